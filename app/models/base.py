@@ -12,8 +12,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 UTC = dt.timezone.utc
 
-#: How SQLite stores instants: fixed width, sortable, understood by SQLite's date functions.
-SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: How SQLite stores instants: ISO 8601 in UTC to the second. Fixed width, so text order is
+#: time order; SQLite's date functions read it; numpy's ``datetime_as_string`` writes it.
+SQLITE_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -27,8 +28,8 @@ NAMING_CONVENTION = {
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """An instant stored in UTC and always returned timezone-aware.
 
-    PostgreSQL keeps it as ``timestamptz``; SQLite as ``YYYY-MM-DD HH:MM:SS`` text in UTC,
-    to the second, so that strings sort as instants and SQLite's date functions read them.
+    PostgreSQL keeps it as ``timestamptz``; SQLite as ``YYYY-MM-DDTHH:MM:SS`` text in UTC
+    (see ``SQLITE_DATETIME_FORMAT``).
     """
 
     impl = DateTime(timezone=True)
@@ -38,9 +39,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if dialect.name == "sqlite":
             return dialect.type_descriptor(
                 sqlite.DATETIME(
-                    storage_format="%(year)04d-%(month)02d-%(day)02d "
+                    storage_format="%(year)04d-%(month)02d-%(day)02dT"
                     "%(hour)02d:%(minute)02d:%(second)02d",
-                    regexp=r"(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)",
+                    regexp=r"(\d+)-(\d+)-(\d+)[T ](\d+):(\d+):(\d+)",
                 )
             )
         return dialect.type_descriptor(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Domain logic as plain Python: no Qt here."""
