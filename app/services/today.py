@@ -1,0 +1,465 @@
+"""The figures on the Today page, each read from the database with aggregate SQL.
+
+Every query is bounded: counts are aggregated in SQL over indexed columns, lists are
+limited to the few rows a card shows, and no query loads a whole table.
+
+SLA rules used here (``now`` is the instant the figures are for):
+
+* **at risk**: a running clock (stage ``in_progress``, so not paused) on an open incident
+  that has not reached its due time yet and has used at least 75% of its target: either
+  the time left until ``due_at`` is at most a quarter of the definition's duration, or
+  the clock's last computed business elapsed time is already three quarters of it
+  (which catches business-hours clocks whose remaining hours lie after a night or a
+  weekend). Business time only grows, so the second test never flags a clock too early.
+* **breached**: an open incident with a clock that is marked breached, or that is still
+  running past its ``due_at``. Canceled clocks never count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import (
+    ChangeRequest,
+    Contract,
+    Incident,
+    MajorIncidentUpdate,
+    OnCallSchedule,
+    Person,
+    ScheduleLayer,
+    ScheduleOverride,
+    ScorecardPeriod,
+    SlaClock,
+    SlaDefinition,
+    Team,
+    Vendor,
+    utcnow,
+)
+from app.models.enums import OPEN_INCIDENT_STATES, ChangeState, Rag, SlaStage
+from app.services.formatting import PRIORITY_NAMES
+from app.services.oncall import who_is_on_call
+from app.services.progress import Progress
+
+OPEN_STATES = tuple(state.value for state in OPEN_INCIDENT_STATES)
+PRIORITIES = (1, 2, 3, 4, 5)
+AT_RISK_SHARE = 0.75
+CHANGE_DAYS = 7
+CONTRACT_DAYS = 60
+#: How many rows a list card shows; the card's count is always the full count.
+LIST_LIMIT = 8
+
+
+@dataclass(frozen=True)
+class PriorityCount:
+    """Open incidents of one priority."""
+
+    priority: int
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ClockAtRisk:
+    """A running SLA clock close to breach."""
+
+    incident_id: int
+    number: str
+    priority: int
+    definition: str
+    due_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SlaFigures:
+    """Clocks at risk and incidents breached, with the at-risk clocks due soonest."""
+
+    at_risk: int
+    breached: int
+    soonest: tuple[ClockAtRisk, ...] = ()
+
+
+@dataclass(frozen=True)
+class MajorUpdate:
+    """The latest entry on a major incident's timeline."""
+
+    at: dt.datetime
+    status: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MajorIncident:
+    """A major incident still in progress."""
+
+    id: int
+    number: str
+    short_description: str
+    priority: int
+    state: str
+    major_status: str | None
+    declared_at: dt.datetime | None
+    latest_update: MajorUpdate | None
+
+
+@dataclass(frozen=True)
+class UpcomingChange:
+    """A change planned to start soon."""
+
+    id: int
+    number: str
+    short_description: str
+    type: str
+    state: str
+    risk: str
+    planned_start: dt.datetime
+    planned_end: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class OnCallEntry:
+    """Who covers one role of one schedule now (``person`` None: nobody, a coverage gap)."""
+
+    schedule: str
+    team: str | None
+    role: str
+    person: str | None
+    layer: str | None
+    override: bool
+
+
+@dataclass(frozen=True)
+class RedVendor:
+    """A vendor whose latest scorecard is red."""
+
+    id: int
+    name: str
+    period: str
+    total: float | None
+
+
+@dataclass(frozen=True)
+class EndingContract:
+    """A contract that ends (or renews) soon."""
+
+    id: int
+    reference: str
+    title: str
+    vendor: str
+    ends_on: dt.date
+    days_left: int
+    auto_renew: bool
+    notice_by: dt.date
+
+
+@dataclass(frozen=True)
+class TodayFigures:
+    """Everything the Today page shows, for the instant ``now``."""
+
+    now: dt.datetime
+    open_by_priority: tuple[PriorityCount, ...]
+    sla: SlaFigures
+    majors: tuple[MajorIncident, ...]
+    changes_count: int
+    changes: tuple[UpcomingChange, ...]
+    on_call: tuple[OnCallEntry, ...]
+    red_vendors: tuple[RedVendor, ...]
+    contracts_count: int
+    contracts: tuple[EndingContract, ...]
+
+    @property
+    def open_total(self) -> int:
+        return sum(p.count for p in self.open_by_priority)
+
+
+def open_by_priority(session: Session) -> tuple[PriorityCount, ...]:
+    """Open incidents per priority 1-5 (served by the state/priority index)."""
+    rows = session.execute(
+        select(Incident.priority, func.count())
+        .where(Incident.state.in_(OPEN_STATES))
+        .group_by(Incident.priority)
+    ).all()
+    counts = {priority: count for priority, count in rows}
+    known = sorted(set(PRIORITIES) | set(counts))
+    return tuple(PriorityCount(p, PRIORITY_NAMES.get(p, ""), counts.get(p, 0)) for p in known)
+
+
+def sla_figures(session: Session, now: dt.datetime) -> SlaFigures:
+    """Clocks at risk and open incidents breached (rules in the module docstring)."""
+    durations = session.execute(select(SlaDefinition.id, SlaDefinition.duration_seconds)).all()
+    if not durations:
+        return SlaFigures(0, 0)
+    # One bound threshold per definition keeps the due_at test an indexed range comparison
+    # on both SQLite and PostgreSQL, with no dialect-specific date arithmetic.
+    near_due = or_(
+        *(
+            and_(
+                SlaClock.definition_id == def_id,
+                SlaClock.due_at <= now + dt.timedelta(seconds=seconds * (1 - AT_RISK_SHARE)),
+            )
+            for def_id, seconds in durations
+        )
+    )
+    mostly_used = SlaClock.business_elapsed_seconds * 4 >= SlaDefinition.duration_seconds * 3
+    at_risk = (
+        select(
+            SlaClock.incident_id,
+            Incident.number,
+            Incident.priority,
+            SlaDefinition.name,
+            SlaClock.due_at,
+        )
+        .join(Incident, Incident.id == SlaClock.incident_id)
+        .join(SlaDefinition, SlaDefinition.id == SlaClock.definition_id)
+        .where(
+            SlaClock.stage == SlaStage.IN_PROGRESS.value,
+            SlaClock.due_at > now,
+            SlaClock.breached == false(),
+            Incident.state.in_(OPEN_STATES),
+            or_(near_due, mostly_used),
+        )
+    )
+    risk_count = session.scalar(select(func.count()).select_from(at_risk.subquery())) or 0
+    soonest = session.execute(
+        at_risk.order_by(SlaClock.due_at, SlaClock.id).limit(5)
+    ).all()
+
+    breached_clock = exists().where(
+        SlaClock.incident_id == Incident.id,
+        SlaClock.stage != SlaStage.CANCELED.value,
+        or_(
+            SlaClock.breached == true(),
+            SlaClock.stage == SlaStage.BREACHED.value,
+            and_(SlaClock.stage == SlaStage.IN_PROGRESS.value, SlaClock.due_at <= now),
+        ),
+    )
+    breached = session.scalar(
+        select(func.count()).select_from(Incident).where(
+            Incident.state.in_(OPEN_STATES), breached_clock
+        )
+    )
+    return SlaFigures(
+        at_risk=risk_count,
+        breached=breached or 0,
+        soonest=tuple(ClockAtRisk(*row) for row in soonest),
+    )
+
+
+def major_incidents(session: Session) -> tuple[MajorIncident, ...]:
+    """Open major incidents, most urgent first, each with its latest timeline update."""
+    rows = session.execute(
+        select(
+            Incident.id,
+            Incident.number,
+            Incident.short_description,
+            Incident.priority,
+            Incident.state,
+            Incident.major_status,
+            Incident.major_declared_at,
+        )
+        .where(Incident.is_major == true(), Incident.state.in_(OPEN_STATES))
+        .order_by(Incident.priority, Incident.major_declared_at, Incident.id)
+    ).all()
+    if not rows:
+        return ()
+    ranked = (
+        select(
+            MajorIncidentUpdate.incident_id,
+            MajorIncidentUpdate.at,
+            MajorIncidentUpdate.status,
+            MajorIncidentUpdate.text,
+            func.row_number()
+            .over(
+                partition_by=MajorIncidentUpdate.incident_id,
+                order_by=(MajorIncidentUpdate.at.desc(), MajorIncidentUpdate.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(MajorIncidentUpdate.incident_id.in_([row.id for row in rows]))
+        .subquery()
+    )
+    latest = {
+        incident_id: MajorUpdate(at, status, text)
+        for incident_id, at, status, text in session.execute(
+            select(ranked.c.incident_id, ranked.c.at, ranked.c.status, ranked.c.text).where(
+                ranked.c.rank == 1
+            )
+        )
+    }
+    return tuple(MajorIncident(*row, latest_update=latest.get(row.id)) for row in rows)
+
+
+def upcoming_changes(
+    session: Session, now: dt.datetime, limit: int = LIST_LIMIT
+) -> tuple[int, tuple[UpcomingChange, ...]]:
+    """Changes planned to start within the next week (not canceled or closed)."""
+    where = (
+        ChangeRequest.planned_start >= now,
+        ChangeRequest.planned_start < now + dt.timedelta(days=CHANGE_DAYS),
+        ChangeRequest.state.not_in((ChangeState.CANCELED.value, ChangeState.CLOSED.value)),
+    )
+    count = session.scalar(select(func.count()).select_from(ChangeRequest).where(*where)) or 0
+    rows = session.execute(
+        select(
+            ChangeRequest.id,
+            ChangeRequest.number,
+            ChangeRequest.short_description,
+            ChangeRequest.type,
+            ChangeRequest.state,
+            ChangeRequest.risk,
+            ChangeRequest.planned_start,
+            ChangeRequest.planned_end,
+        )
+        .where(*where)
+        .order_by(ChangeRequest.planned_start, ChangeRequest.id)
+        .limit(limit)
+    ).all()
+    return count, tuple(UpcomingChange(*row) for row in rows)
+
+
+def on_call_now(session: Session, now: dt.datetime) -> tuple[OnCallEntry, ...]:
+    """Who is on call now, per schedule and role (see :mod:`app.services.oncall`)."""
+    schedules = session.scalars(
+        select(OnCallSchedule)
+        .options(selectinload(OnCallSchedule.layers).selectinload(ScheduleLayer.members))
+        .order_by(OnCallSchedule.name)
+    ).all()
+    if not schedules:
+        return ()
+    overrides = session.scalars(
+        select(ScheduleOverride).where(
+            ScheduleOverride.starts_at <= now, ScheduleOverride.ends_at > now
+        )
+    ).all()
+    teams = dict(
+        session.execute(
+            select(Team.id, Team.name).where(
+                Team.id.in_({s.team_id for s in schedules if s.team_id is not None})
+            )
+        ).all()
+    )
+    covers = [(schedule, who_is_on_call(schedule, now, overrides)) for schedule in schedules]
+    person_ids = {c.person_id for _, found in covers for c in found if c.person_id is not None}
+    names = dict(
+        session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids))).all()
+    )
+    return tuple(
+        OnCallEntry(
+            schedule=schedule.name,
+            team=teams.get(schedule.team_id) if schedule.team_id is not None else None,
+            role=cover.role,
+            person=names.get(cover.person_id) if cover.person_id is not None else None,
+            layer=cover.layer_name,
+            override=cover.override_id is not None,
+        )
+        for schedule, found in covers
+        for cover in found
+    )
+
+
+def red_vendors(session: Session) -> tuple[RedVendor, ...]:
+    """Active vendors whose latest scorecard period (by end date) is rated red."""
+    ranked = select(
+        ScorecardPeriod.vendor_id,
+        ScorecardPeriod.period,
+        ScorecardPeriod.total,
+        ScorecardPeriod.rag,
+        func.row_number()
+        .over(
+            partition_by=ScorecardPeriod.vendor_id,
+            order_by=(ScorecardPeriod.ends_on.desc(), ScorecardPeriod.id.desc()),
+        )
+        .label("rank"),
+    ).subquery()
+    rows = session.execute(
+        select(Vendor.id, Vendor.name, ranked.c.period, ranked.c.total)
+        .join(ranked, ranked.c.vendor_id == Vendor.id)
+        .where(ranked.c.rank == 1, ranked.c.rag == Rag.RED.value, Vendor.active == true())
+        .order_by(ranked.c.total, Vendor.name)
+    ).all()
+    return tuple(RedVendor(*row) for row in rows)
+
+
+def ending_contracts(
+    session: Session, today: dt.date, limit: int = LIST_LIMIT
+) -> tuple[int, tuple[EndingContract, ...]]:
+    """Contracts that end or renew within the next 60 days, soonest first."""
+    where = (
+        Contract.ends_on >= today,
+        Contract.ends_on <= today + dt.timedelta(days=CONTRACT_DAYS),
+    )
+    count = session.scalar(select(func.count()).select_from(Contract).where(*where)) or 0
+    rows = session.execute(
+        select(
+            Contract.id,
+            Contract.reference,
+            Contract.title,
+            Vendor.name,
+            Contract.ends_on,
+            Contract.auto_renew,
+            Contract.renewal_notice_days,
+        )
+        .join(Vendor, Vendor.id == Contract.vendor_id)
+        .where(*where)
+        .order_by(Contract.ends_on, Contract.reference)
+        .limit(limit)
+    ).all()
+    return count, tuple(
+        EndingContract(
+            id=row.id,
+            reference=row.reference,
+            title=row.title,
+            vendor=row.name,
+            ends_on=row.ends_on,
+            days_left=(row.ends_on - today).days,
+            auto_renew=row.auto_renew,
+            notice_by=row.ends_on - dt.timedelta(days=row.renewal_notice_days),
+        )
+        for row in rows
+    )
+
+
+def today_figures(
+    session: Session,
+    now: dt.datetime | None = None,
+    zone: dt.tzinfo | None = None,
+    progress: Progress | None = None,
+) -> TodayFigures:
+    """All of Today's figures for ``now`` (default: this instant).
+
+    ``zone`` decides which calendar day "today" is for contract end dates (default: the
+    computer's zone). ``progress`` is told of each step and may cancel between them.
+    """
+    now = now or utcnow()
+    today = now.astimezone(zone).date() if zone is not None else now.astimezone().date()
+    step = progress or Progress()
+    step.update(0, 7, "Open incidents")
+    by_priority = open_by_priority(session)
+    step.update(1, 7, "SLA clocks")
+    sla = sla_figures(session, now)
+    step.update(2, 7, "Major incidents")
+    majors = major_incidents(session)
+    step.update(3, 7, "Changes")
+    changes_count, changes = upcoming_changes(session, now)
+    step.update(4, 7, "On call")
+    on_call = on_call_now(session, now)
+    step.update(5, 7, "Vendors")
+    vendors = red_vendors(session)
+    step.update(6, 7, "Contracts")
+    contracts_count, contracts = ending_contracts(session, today)
+    step.update(7, 7, "Done")
+    return TodayFigures(
+        now=now,
+        open_by_priority=by_priority,
+        sla=sla,
+        majors=majors,
+        changes_count=changes_count,
+        changes=changes,
+        on_call=on_call,
+        red_vendors=vendors,
+        contracts_count=contracts_count,
+        contracts=contracts,
+    )
