@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
 from app import __version__
+
+#: When the process started, as near as Python code can tell (start-up timings count from it).
+START = time.perf_counter()
 
 DEMO_INCIDENTS = 50_000
 

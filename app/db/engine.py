@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DatabaseError as SADatabaseError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import audit, migrate
@@ -113,7 +112,9 @@ def make_engine(url: URL) -> Engine:
 
 
 def _unavailable(url: URL, exc: Exception) -> DatabaseUnavailable:
-    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    reason = (
+        str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    )
     return DatabaseUnavailable(f"Cannot open {describe(url)}: {reason}")
 
 
@@ -139,7 +140,9 @@ def open_database(
     except SADatabaseError as exc:
         engine.dispose()
         if "file is not a database" in str(exc):
-            raise NotADatabase(f"{path} is not a Servicedeck database (not a SQLite file).") from None
+            raise NotADatabase(
+                f"{path} is not a Servicedeck database (not a SQLite file)."
+            ) from None
         raise _unavailable(url, exc) from None
     except Exception:
         engine.dispose()

@@ -34,8 +34,8 @@ from app.models.problem import Problem
 from app.models.roster import (
     EscalationLevel,
     EscalationPolicy,
-    Leave,
     LayerMember,
+    Leave,
     OnCallSchedule,
     Roster,
     RosterPreference,

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 #: How SQLite stores instants: ISO 8601 in UTC to the second. Fixed width, so text order is
 #: time order; SQLite's date functions read it; numpy's ``datetime_as_string`` writes it.

@@ -5,8 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, Text
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamped, Versioned, utcnow
@@ -26,7 +36,9 @@ change_service = Table(
     "change_service",
     Base.metadata,
     Column("change_id", ForeignKey("change_request.id", ondelete="CASCADE"), primary_key=True),
-    Column("service_id", ForeignKey("service.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column(
+        "service_id", ForeignKey("service.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
 )
 
 
@@ -220,9 +232,7 @@ class CabAgendaItem(Versioned, Base):
     decided_at: Mapped[dt.datetime | None]
 
     meeting: Mapped[CabMeeting] = relationship(back_populates="agenda")
-    votes: Mapped[list[CabVote]] = relationship(
-        back_populates="item", cascade="all, delete-orphan"
-    )
+    votes: Mapped[list[CabVote]] = relationship(back_populates="item", cascade="all, delete-orphan")
 
 
 class CabVote(Base):
@@ -232,7 +242,9 @@ class CabVote(Base):
     __table_args__ = (UniqueConstraint("agenda_item_id", "person_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    agenda_item_id: Mapped[int] = mapped_column(ForeignKey("cab_agenda_item.id", ondelete="CASCADE"))
+    agenda_item_id: Mapped[int] = mapped_column(
+        ForeignKey("cab_agenda_item.id", ondelete="CASCADE")
+    )
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     vote: Mapped[str] = mapped_column(String(10), doc="approve, reject or abstain")
     comment: Mapped[str] = mapped_column(Text, default="")

@@ -52,7 +52,9 @@ class CIRelation(Base):
     __tablename__ = "ci_relation"
     __table_args__ = (CheckConstraint("parent_id <> child_id", name="not_self"),)
 
-    parent_id: Mapped[int] = mapped_column(ForeignKey("ci.id", ondelete="CASCADE"), primary_key=True)
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("ci.id", ondelete="CASCADE"), primary_key=True
+    )
     child_id: Mapped[int] = mapped_column(
         ForeignKey("ci.id", ondelete="CASCADE"), primary_key=True, index=True
     )

@@ -5,8 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String
-from sqlalchemy import Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamped, Versioned
@@ -88,7 +97,9 @@ class ScheduleOverride(Versioned, Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     schedule_id: Mapped[int] = mapped_column(ForeignKey("oncall_schedule.id", ondelete="CASCADE"))
-    layer_id: Mapped[int | None] = mapped_column(ForeignKey("schedule_layer.id", ondelete="CASCADE"))
+    layer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedule_layer.id", ondelete="CASCADE")
+    )
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     starts_at: Mapped[dt.datetime]
     ends_at: Mapped[dt.datetime]
@@ -160,7 +171,9 @@ class RosterShift(Versioned, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     roster_id: Mapped[int] = mapped_column(ForeignKey("roster.id", ondelete="CASCADE"))
-    layer_id: Mapped[int | None] = mapped_column(ForeignKey("schedule_layer.id", ondelete="SET NULL"))
+    layer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedule_layer.id", ondelete="SET NULL")
+    )
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     starts_at: Mapped[dt.datetime]
     ends_at: Mapped[dt.datetime]

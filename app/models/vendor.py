@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, Numeric, SmallInteger, String
-from sqlalchemy import Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamped, Versioned
@@ -94,7 +105,9 @@ class ContractSlaTarget(Versioned, Base):
     __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id", ondelete="CASCADE"), index=True)
+    contract_id: Mapped[int] = mapped_column(
+        ForeignKey("contract.id", ondelete="CASCADE"), index=True
+    )
     metric: Mapped[str] = mapped_column(String(20), doc="response, resolution or availability")
     priority: Mapped[int | None] = mapped_column(SmallInteger)
     target_minutes: Mapped[int | None] = mapped_column(Integer)
@@ -113,7 +126,9 @@ class CreditRule(Versioned, Base):
     __audited__ = True
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id", ondelete="CASCADE"), index=True)
+    contract_id: Mapped[int] = mapped_column(
+        ForeignKey("contract.id", ondelete="CASCADE"), index=True
+    )
     metric: Mapped[str] = mapped_column(String(20), default="availability")
     target_percent: Mapped[float]
     percent_per_point: Mapped[float]
@@ -134,7 +149,9 @@ class ScorecardTemplate(Versioned, Timestamped, Base):
     amber_min: Mapped[float] = mapped_column(default=70.0)
 
     criteria: Mapped[list[ScorecardCriterion]] = relationship(
-        back_populates="template", cascade="all, delete-orphan", order_by="ScorecardCriterion.position"
+        back_populates="template",
+        cascade="all, delete-orphan",
+        order_by="ScorecardCriterion.position",
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 DAY = 86_400
 WEEK = 7 * DAY
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: 1970-01-01 was a Thursday: weekday(day index) = (day + 3) % 7 with Monday = 0.
 _EPOCH_WEEKDAY = 3
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.services.business_time import BusinessCalendar, from_epoch, to_epoch
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 LONDON = ZoneInfo("Europe/London")
 EIGHT_FIVE = BusinessCalendar.weekly(
     [(d, "09:00", "17:00") for d in range(5)],
@@ -50,8 +50,14 @@ def test_local_business_hours_follow_daylight_saving_time():
     # 09:00-17:00 London is 08:00-16:00 UTC in summer and 09:00-17:00 UTC in winter.
     summer = at(2026, 7, 6, 8, 0, tz=UTC)
     winter = at(2026, 11, 23, 9, 0, tz=UTC)
-    assert EIGHT_FIVE.elapsed(to_epoch(summer), to_epoch(summer + dt.timedelta(hours=8)))[0] == 8 * 3600
-    assert EIGHT_FIVE.elapsed(to_epoch(winter), to_epoch(winter + dt.timedelta(hours=8)))[0] == 8 * 3600
+    assert (
+        EIGHT_FIVE.elapsed(to_epoch(summer), to_epoch(summer + dt.timedelta(hours=8)))[0]
+        == 8 * 3600
+    )
+    assert (
+        EIGHT_FIVE.elapsed(to_epoch(winter), to_epoch(winter + dt.timedelta(hours=8)))[0]
+        == 8 * 3600
+    )
     # Week of the change to summer time (Sun 29 Mar 2026): Mon-Fri still 40 business hours.
     week = EIGHT_FIVE.elapsed(to_epoch(at(2026, 3, 28, 0, 0)), to_epoch(at(2026, 4, 4, 0, 0)))
     assert week[0] == 40 * 3600
@@ -69,8 +75,7 @@ def _reference_elapsed(start: dt.datetime, end: dt.datetime) -> int:
     step = dt.timedelta(minutes=1)
     while t < end:
         local = t.astimezone(LONDON)
-        if (local.weekday() < 5 and local.date() not in EIGHT_FIVE.holidays
-                and 9 <= local.hour < 17):
+        if local.weekday() < 5 and local.date() not in EIGHT_FIVE.holidays and 9 <= local.hour < 17:
             total += 60
         t += step
     return total
@@ -78,7 +83,8 @@ def _reference_elapsed(start: dt.datetime, end: dt.datetime) -> int:
 
 minutes = st.integers(min_value=0, max_value=60 * 24 * 20)
 base = st.datetimes(
-    min_value=dt.datetime(2026, 3, 1), max_value=dt.datetime(2026, 12, 31),
+    min_value=dt.datetime(2026, 3, 1),
+    max_value=dt.datetime(2026, 12, 31),
     timezones=st.just(UTC),
 ).map(lambda d: d.replace(second=0, microsecond=0))
 

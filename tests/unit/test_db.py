@@ -83,7 +83,9 @@ def test_a_database_from_a_newer_version_is_refused_and_not_written(tmp_path):
     with pytest.raises(NewerSchema, match="newer version of Servicedeck"):
         open_database(str(path))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("9999_future",)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (
+            "9999_future",
+        )
     assert path.read_bytes() == before
 
 

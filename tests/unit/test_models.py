@@ -24,6 +24,7 @@ from app.models import (
     ConfigurationItem,
     Contract,
     ContractSlaTarget,
+    CorrectiveAction,
     Country,
     CreditRule,
     EscalationLevel,
@@ -36,7 +37,6 @@ from app.models import (
     OnCallSchedule,
     Person,
     PostIncidentReview,
-    CorrectiveAction,
     RiskOption,
     RiskQuestion,
     ScheduleLayer,
@@ -59,8 +59,14 @@ def _org(s):
     s.add(Country(code="DE", name="Germany", timezone="Europe/Berlin"))
     vendor = Vendor(name="Acme Hosting", category="hosting")
     team = Team(name="Service Desk", email="desk@example.com")
-    alex = Person(name="Alex Kim", email="alex@example.com", timezone="Europe/Berlin",
-                  country_code="DE", skills="network, linux", is_agent=True)
+    alex = Person(
+        name="Alex Kim",
+        email="alex@example.com",
+        timezone="Europe/Berlin",
+        country_code="DE",
+        skills="network, linux",
+        is_agent=True,
+    )
     team.members.append(alex)
     s.add_all([vendor, team, alex])
     s.flush()
@@ -80,11 +86,23 @@ def test_incident_round_trip_keeps_every_field_and_aware_utc_times(any_db):
         s.add(CIRelation(parent_id=host.id, child_id=db_ci.id))
         berlin = dt.timezone(dt.timedelta(hours=1))
         inc = Incident(
-            number="INC0000001", short_description="Mail delayed", caller_id=alex.id,
-            service_id=svc.id, ci_id=host.id, impact=2, urgency=1, priority=2,
-            state="On Hold", hold_reason="Awaiting Vendor", assignment_group_id=team.id,
-            first_group_id=team.id, assignee_id=alex.id, vendor_id=vendor.id,
-            opened_at=T0.astimezone(berlin), is_major=True, reassignment_count=1,
+            number="INC0000001",
+            short_description="Mail delayed",
+            caller_id=alex.id,
+            service_id=svc.id,
+            ci_id=host.id,
+            impact=2,
+            urgency=1,
+            priority=2,
+            state="On Hold",
+            hold_reason="Awaiting Vendor",
+            assignment_group_id=team.id,
+            first_group_id=team.id,
+            assignee_id=alex.id,
+            vendor_id=vendor.id,
+            opened_at=T0.astimezone(berlin),
+            is_major=True,
+            reassignment_count=1,
         )
         inc.events.append(IncidentEvent(kind="work_note", text="Called vendor", at=T0))
         s.add(inc)
@@ -109,20 +127,35 @@ def test_naive_datetimes_are_refused(any_db):
 def test_sla_schedule_definition_and_clock(any_db):
     with any_db.transaction() as s:
         sched = BusinessSchedule(name="8x5 Berlin", timezone="Europe/Berlin")
-        sched.hours = [BusinessHours(weekday=d, start_minute=8 * 60, end_minute=17 * 60)
-                       for d in range(5)]
+        sched.hours = [
+            BusinessHours(weekday=d, start_minute=8 * 60, end_minute=17 * 60) for d in range(5)
+        ]
         sched.holidays = [Holiday(day=dt.date(2026, 12, 25), name="Christmas Day")]
         s.add(sched)
         s.flush()
-        sla = SlaDefinition(name="P1 resolution", target="resolution", duration_seconds=4 * 3600,
-                            schedule_id=sched.id, applies_to={"priority": [1]},
-                            pause_condition={"state": ["On Hold"],
-                                             "hold_reason": ["Awaiting Caller", "Awaiting Vendor"]})
+        sla = SlaDefinition(
+            name="P1 resolution",
+            target="resolution",
+            duration_seconds=4 * 3600,
+            schedule_id=sched.id,
+            applies_to={"priority": [1]},
+            pause_condition={
+                "state": ["On Hold"],
+                "hold_reason": ["Awaiting Caller", "Awaiting Vendor"],
+            },
+        )
         inc = Incident(number="INC2", short_description="down", opened_at=T0)
         s.add_all([sla, inc])
         s.flush()
-        s.add(SlaClock(incident_id=inc.id, definition_id=sla.id, stage="in_progress",
-                       started_at=T0, due_at=T0 + dt.timedelta(hours=4)))
+        s.add(
+            SlaClock(
+                incident_id=inc.id,
+                definition_id=sla.id,
+                stage="in_progress",
+                started_at=T0,
+                due_at=T0 + dt.timedelta(hours=4),
+            )
+        )
     with any_db.session() as s:
         clock = s.scalar(select(SlaClock))
         assert clock.definition.applies_to == {"priority": [1]}
@@ -135,21 +168,40 @@ def test_change_cab_and_windows(any_db):
     with any_db.transaction() as s:
         _, team, alex = _org(s)
         ci = ConfigurationItem(name="core-sw1", ci_class="network")
-        chg = ChangeRequest(number="CHG0000001", short_description="Upgrade switch",
-                            type="Normal", state="Authorize", risk="High",
-                            planned_start=T0, planned_end=T0 + dt.timedelta(hours=2),
-                            assignee_id=alex.id, assignment_group_id=team.id)
+        chg = ChangeRequest(
+            number="CHG0000001",
+            short_description="Upgrade switch",
+            type="Normal",
+            state="Authorize",
+            risk="High",
+            planned_start=T0,
+            planned_end=T0 + dt.timedelta(hours=2),
+            assignee_id=alex.id,
+            assignment_group_id=team.id,
+        )
         chg.cis.append(ci)
-        q = RiskQuestion(text="How many users are affected?", weight=3,
-                         options=[RiskOption(label="None", score=0), RiskOption(label="All", score=3)])
-        window = ChangeWindow(kind="blackout", name="Year end freeze", starts_at=T0,
-                              ends_at=T0 + dt.timedelta(days=14))
+        q = RiskQuestion(
+            text="How many users are affected?",
+            weight=3,
+            options=[RiskOption(label="None", score=0), RiskOption(label="All", score=3)],
+        )
+        window = ChangeWindow(
+            kind="blackout",
+            name="Year end freeze",
+            starts_at=T0,
+            ends_at=T0 + dt.timedelta(days=14),
+        )
         meeting = CabMeeting(title="Weekly CAB", starts_at=T0, ends_at=T0 + dt.timedelta(hours=1))
         meeting.attendees.append(alex)
         s.add_all([chg, q, window, meeting])
         s.flush()
-        item = CabAgendaItem(meeting_id=meeting.id, change_id=chg.id, position=1,
-                             decision="approved", conditions="After 22:00 only")
+        item = CabAgendaItem(
+            meeting_id=meeting.id,
+            change_id=chg.id,
+            position=1,
+            decision="approved",
+            conditions="After 22:00 only",
+        )
         item.votes.append(CabVote(person_id=alex.id, vote="approve"))
         s.add(item)
     with any_db.session() as s:
@@ -165,19 +217,39 @@ def test_roster_and_escalation(any_db):
     with any_db.transaction() as s:
         _, team, alex = _org(s)
         sched = OnCallSchedule(name="Network 24x7", team_id=team.id, timezone="Europe/Berlin")
-        layer = ScheduleLayer(name="Primary", role="primary", rotation_start=T0,
-                              turn_seconds=7 * 86400,
-                              restrictions=[{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00"}])
+        layer = ScheduleLayer(
+            name="Primary",
+            role="primary",
+            rotation_start=T0,
+            turn_seconds=7 * 86400,
+            restrictions=[{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "18:00"}],
+        )
         layer.members.append(LayerMember(person_id=alex.id, position=0))
         sched.layers.append(layer)
         s.add(sched)
         s.flush()
-        s.add(ScheduleOverride(schedule_id=sched.id, person_id=alex.id, starts_at=T0,
-                               ends_at=T0 + dt.timedelta(hours=8), reason="swap"))
-        s.add(Leave(person_id=alex.id, starts_on=dt.date(2026, 12, 24), ends_on=dt.date(2026, 12, 31)))
+        s.add(
+            ScheduleOverride(
+                schedule_id=sched.id,
+                person_id=alex.id,
+                starts_at=T0,
+                ends_at=T0 + dt.timedelta(hours=8),
+                reason="swap",
+            )
+        )
+        s.add(
+            Leave(person_id=alex.id, starts_on=dt.date(2026, 12, 24), ends_on=dt.date(2026, 12, 31))
+        )
         policy = EscalationPolicy(name="Network escalation", team_id=team.id)
-        policy.levels = [EscalationLevel(level=1, label="L1 on call", timeout_minutes=15,
-                                         schedule_id=sched.id, layer_role="primary")]
+        policy.levels = [
+            EscalationLevel(
+                level=1,
+                label="L1 on call",
+                timeout_minutes=15,
+                schedule_id=sched.id,
+                layer_role="primary",
+            )
+        ]
         s.add(policy)
     with any_db.session() as s:
         layer = s.scalar(select(ScheduleLayer))
@@ -189,20 +261,34 @@ def test_roster_and_escalation(any_db):
 def test_vendor_contract_and_scorecard(any_db):
     with any_db.transaction() as s:
         vendor, _, _ = _org(s)
-        contract = Contract(vendor_id=vendor.id, reference="C-001", title="Hosting",
-                            starts_on=dt.date(2025, 1, 1), ends_on=dt.date(2027, 12, 31),
-                            monthly_fee=Decimal("12500.00"))
+        contract = Contract(
+            vendor_id=vendor.id,
+            reference="C-001",
+            title="Hosting",
+            starts_on=dt.date(2025, 1, 1),
+            ends_on=dt.date(2027, 12, 31),
+            monthly_fee=Decimal("12500.00"),
+        )
         contract.sla_targets.append(ContractSlaTarget(metric="availability", target_percent=99.9))
-        contract.credit_rules.append(CreditRule(target_percent=99.9, percent_per_point=5, cap_percent=20))
+        contract.credit_rules.append(
+            CreditRule(target_percent=99.9, percent_per_point=5, cap_percent=20)
+        )
         tmpl = ScorecardTemplate(name="Standard vendor scorecard")
         tmpl.criteria = [
-            ScorecardCriterion(name="SLA attainment", kind="measured", metric="sla_attainment", weight=60),
+            ScorecardCriterion(
+                name="SLA attainment", kind="measured", metric="sla_attainment", weight=60
+            ),
             ScorecardCriterion(name="Relationship", kind="judged", weight=40),
         ]
         s.add_all([contract, tmpl])
         s.flush()
-        period = ScorecardPeriod(vendor_id=vendor.id, template_id=tmpl.id, period="2026-Q3",
-                                 starts_on=dt.date(2026, 7, 1), ends_on=dt.date(2026, 9, 30))
+        period = ScorecardPeriod(
+            vendor_id=vendor.id,
+            template_id=tmpl.id,
+            period="2026-Q3",
+            starts_on=dt.date(2026, 7, 1),
+            ends_on=dt.date(2026, 9, 30),
+        )
         s.add(period)
         s.flush()
         s.add(ScorecardScore(period_id=period.id, criterion_id=tmpl.criteria[1].id, judged=4))
@@ -220,8 +306,11 @@ def test_major_incident_review_with_actions(any_db):
         s.add(inc)
         s.flush()
         review = PostIncidentReview(incident_id=inc.id, root_cause="Expired certificate")
-        review.actions.append(CorrectiveAction(description="Monitor expiry", owner_id=alex.id,
-                                               due_on=dt.date(2026, 12, 15)))
+        review.actions.append(
+            CorrectiveAction(
+                description="Monitor expiry", owner_id=alex.id, due_on=dt.date(2026, 12, 15)
+            )
+        )
         s.add(review)
     with any_db.session() as s:
         assert s.scalar(select(PostIncidentReview)).actions[0].due_on == dt.date(2026, 12, 15)
@@ -259,9 +348,16 @@ def test_every_edit_is_audited_in_the_same_transaction(any_db):
             s.flush()
             raise RuntimeError("the save failed")
     with any_db.session() as s:
-        rows = s.execute(select(AuditEntry.entity, AuditEntry.action, AuditEntry.field,
-                                AuditEntry.old_value, AuditEntry.new_value, AuditEntry.username)
-                         .order_by(AuditEntry.id)).all()
+        rows = s.execute(
+            select(
+                AuditEntry.entity,
+                AuditEntry.action,
+                AuditEntry.field,
+                AuditEntry.old_value,
+                AuditEntry.new_value,
+                AuditEntry.username,
+            ).order_by(AuditEntry.id)
+        ).all()
     assert ("team", "update", "email", None, "net@example.com", "alex") in rows
     assert not any(r.new_value == "lost@example.com" for r in rows)
     assert {(r.entity, r.action) for r in rows} >= {("app_user", "insert"), ("team", "insert")}

@@ -16,10 +16,17 @@ WEEKDAYS_9_TO_5 = {"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}
 
 
 def layer(id_, people, *, start=MONDAY, turn=86400, position=0, role="primary", **extra):
-    lay = ScheduleLayer(id=id_, name=f"L{id_}", role=role, position=position,
-                        rotation_start=start, turn_seconds=turn,
-                        restrictions=extra.pop("restrictions", []),
-                        required=extra.pop("required", True), **extra)
+    lay = ScheduleLayer(
+        id=id_,
+        name=f"L{id_}",
+        role=role,
+        position=position,
+        rotation_start=start,
+        turn_seconds=turn,
+        restrictions=extra.pop("restrictions", []),
+        required=extra.pop("required", True),
+        **extra,
+    )
     lay.members = [LayerMember(person_id=p, position=i) for i, p in enumerate(people)]
     return lay
 
@@ -91,16 +98,34 @@ def test_an_override_wins_over_every_layer_of_its_role():
     secondary_layer = layer(20, [C], role="secondary", position=1)
     sched = schedule(primary_layer, secondary_layer)
     at = MONDAY + dt.timedelta(hours=3)
-    whole = ScheduleOverride(id=1, schedule_id=1, person_id=D, starts_at=at - dt.timedelta(hours=1),
-                             ends_at=at + dt.timedelta(hours=1))
-    later = ScheduleOverride(id=2, schedule_id=1, person_id=B, starts_at=at - dt.timedelta(minutes=5),
-                             ends_at=at + dt.timedelta(minutes=5))
-    on_secondary = ScheduleOverride(id=3, schedule_id=1, layer_id=20, person_id=A,
-                                    starts_at=at, ends_at=at + dt.timedelta(hours=1))
-    other_schedule = ScheduleOverride(id=4, schedule_id=2, person_id=C,
-                                      starts_at=at, ends_at=at + dt.timedelta(hours=1))
-    ended = ScheduleOverride(id=5, schedule_id=1, person_id=C,
-                             starts_at=at - dt.timedelta(hours=2), ends_at=at)
+    whole = ScheduleOverride(
+        id=1,
+        schedule_id=1,
+        person_id=D,
+        starts_at=at - dt.timedelta(hours=1),
+        ends_at=at + dt.timedelta(hours=1),
+    )
+    later = ScheduleOverride(
+        id=2,
+        schedule_id=1,
+        person_id=B,
+        starts_at=at - dt.timedelta(minutes=5),
+        ends_at=at + dt.timedelta(minutes=5),
+    )
+    on_secondary = ScheduleOverride(
+        id=3,
+        schedule_id=1,
+        layer_id=20,
+        person_id=A,
+        starts_at=at,
+        ends_at=at + dt.timedelta(hours=1),
+    )
+    other_schedule = ScheduleOverride(
+        id=4, schedule_id=2, person_id=C, starts_at=at, ends_at=at + dt.timedelta(hours=1)
+    )
+    ended = ScheduleOverride(
+        id=5, schedule_id=1, person_id=C, starts_at=at - dt.timedelta(hours=2), ends_at=at
+    )
 
     assert primary(sched, at) == A
     assert primary(sched, at, [whole, other_schedule, ended]) == D

@@ -23,7 +23,11 @@ def figures(db):
 def test_open_incidents_are_counted_per_priority(figures):
     assert {p.priority: p.count for p in figures.open_by_priority} == sample_data.OPEN_BY_PRIORITY
     assert [p.name for p in figures.open_by_priority] == [
-        "Critical", "High", "Moderate", "Low", "Planning"
+        "Critical",
+        "High",
+        "Moderate",
+        "Low",
+        "Planning",
     ]
     assert figures.open_total == 9
 
@@ -41,9 +45,16 @@ def test_sla_clocks_at_risk_and_breached(figures):
 def test_a_clock_at_exactly_three_quarters_is_at_risk_and_one_second_less_is_not(db):
     sample_data.fill(db)
     with db.transaction() as s:
-        clock = s.query(SlaClock).join(SlaDefinition).filter(SlaDefinition.name == "P2 resolution",
-                                                             SlaClock.stage == "in_progress",
-                                                             SlaClock.business_elapsed_seconds == 3600).one()
+        clock = (
+            s.query(SlaClock)
+            .join(SlaDefinition)
+            .filter(
+                SlaDefinition.name == "P2 resolution",
+                SlaClock.stage == "in_progress",
+                SlaClock.business_elapsed_seconds == 3600,
+            )
+            .one()
+        )
         clock.due_at = NOW + dt.timedelta(hours=2)  # a quarter of 8 hours left
     with db.session() as s:
         assert today_figures(s, NOW).sla.at_risk == 3
@@ -66,13 +77,17 @@ def test_changes_planned_in_the_next_seven_days(figures):
     assert [c.number for c in figures.changes] == ["CHG001", "CHG002", "CHG003"]
     first = figures.changes[0]
     assert (first.short_description, first.risk, first.state) == (
-        "Patch core switches", "High", "Scheduled"
+        "Patch core switches",
+        "High",
+        "Scheduled",
     )
     assert first.planned_start == NOW + dt.timedelta(days=1)
 
 
 def test_who_is_on_call_now_per_schedule(figures):
-    assert [(e.schedule, e.team, e.role, e.person, e.layer, e.override) for e in figures.on_call] == [
+    assert [
+        (e.schedule, e.team, e.role, e.person, e.layer, e.override) for e in figures.on_call
+    ] == [
         ("Database on call", "Database", "primary", "Dana Ortiz", None, True),
         ("Network on call", "Network", "primary", "Eli Park", "Business hours", False),
         ("Network on call", "Network", "secondary", "Alex Kim", "Secondary", False),

@@ -1,0 +1,606 @@
+"""The names and phrases the demo data is made of: an organisation a service manager knows."""
+
+from __future__ import annotations
+
+#: (code, name, IANA zone, share of people)
+COUNTRIES = [
+    ("GB", "United Kingdom", "Europe/London", 0.30),
+    ("US", "United States", "America/New_York", 0.20),
+    ("DE", "Germany", "Europe/Berlin", 0.12),
+    ("PL", "Poland", "Europe/Warsaw", 0.10),
+    ("IN", "India", "Asia/Kolkata", 0.14),
+    ("SG", "Singapore", "Asia/Singapore", 0.05),
+    ("AU", "Australia", "Australia/Sydney", 0.06),
+    ("BR", "Brazil", "America/Sao_Paulo", 0.03),
+]
+
+FIRST_NAMES = (
+    "Alex Sam Jordan Taylor Morgan Casey Jamie Robin Chris Pat Dana Lee Kim Ari Noor Priya "
+    "Rahul Anika Vikram Meera Arjun Sofia Lukas Anna Jan Marta Piotr Ewa Tomasz Hannah Felix "
+    "Lena Jonas Emma Oliver Amelia Harry Isla George Grace Jack Mia Noah Ava Liam Olivia Ethan "
+    "Chloe Lucas Zoe Mateo Isabela Gabriel Wei Mei Jun Hiro Yuki Kai Aisha Omar Fatima Yusuf "
+    "Sara Daniel Laura Marco Giulia Pedro Camila Diego Elena Nina Tom Ruth Owen Megan Rhys"
+).split()
+
+LAST_NAMES = (
+    "Kim Patel Smith Jones Williams Brown Taylor Davies Evans Wilson Thomas Roberts Johnson "
+    "Walker Wright Robinson Thompson White Hughes Edwards Green Hall Wood Harris Lewis Martin "
+    "Jackson Clarke Clark Turner Hill Scott Cooper Morris Ward Moore King Watson Baker Harrison "
+    "Morgan Young Allen Mitchell Anderson Bell Sharma Singh Gupta Kumar Iyer Nair Reddy Rao "
+    "Mueller Schmidt Schneider Fischer Weber Meyer Wagner Becker Kowalski Nowak Wisniewski "
+    "Wojcik Lewandowski Tan Lim Lee Ng Wong Chen Silva Santos Oliveira Costa Murphy Kelly"
+).split()
+
+#: Vendors and a quality factor (> 1 is slower to resolve and breaches more).
+VENDORS = [
+    ("Northwind Networks", "network", 0.85),
+    ("Contoso Cloud Services", "cloud", 0.80),
+    ("Fabrikam Hosting", "hosting", 1.35),
+    ("Tailspin Telecom", "telecom", 1.10),
+    ("Litware Software", "software", 0.95),
+    ("Adatum Security", "security", 0.90),
+    ("Proseware Managed Services", "managed service", 1.55),
+    ("Woodgrove Data Centres", "data centre", 1.00),
+    ("Coho Storage Systems", "storage", 1.05),
+    ("Lucerne Print Solutions", "printing", 1.25),
+    ("Fourth Coffee Devices", "end-user devices", 1.15),
+    ("Trey Research Analytics", "analytics", 0.90),
+    ("Blue Yonder Mobile", "mobile", 1.20),
+    ("Margie Payroll Systems", "payroll", 1.00),
+    ("Humongous ERP Partners", "ERP", 1.40),
+    ("Wingtip Identity", "identity", 0.85),
+    ("Alpine Integration Works", "integration", 1.10),
+    ("Relecloud Monitoring", "monitoring", 0.95),
+    ("Datum Backup Services", "backup", 1.30),
+    ("Southridge Video", "video conferencing", 1.05),
+]
+
+#: Resolver groups by name; the Service Desks take first contact.
+SERVICE_DESKS = ["Service Desk EMEA", "Service Desk Americas", "Service Desk APAC"]
+RESOLVER_GROUPS = [
+    "Service Desk Tier 2",
+    "Network Operations",
+    "Network Security",
+    "Firewall & VPN",
+    "Windows Server",
+    "Linux Platform",
+    "Storage & Backup",
+    "Virtualisation",
+    "Cloud Platform AWS",
+    "Cloud Platform Azure",
+    "Database Administration",
+    "Oracle DBA",
+    "Middleware",
+    "Identity & Access",
+    "Email & Collaboration",
+    "Desktop Support EMEA",
+    "Desktop Support Americas",
+    "Desktop Support APAC",
+    "Mobile Devices",
+    "Printing Services",
+    "Telephony & Contact Centre",
+    "SAP Basis",
+    "SAP Finance Apps",
+    "SAP Logistics Apps",
+    "CRM Applications",
+    "HR Applications",
+    "Payroll Applications",
+    "Web Platform",
+    "E-commerce Platform",
+    "Data Warehouse",
+    "Integration Services",
+    "DevOps Tooling",
+    "Monitoring & Observability",
+    "Security Operations",
+    "Field Services",
+    "Finance Application Support",
+    "Sales Application Support",
+    "Document Management",
+    "Video & Meeting Rooms",
+    "Payments Platform",
+    "Business Intelligence",
+]
+OTHER_GROUPS = ["Major Incident Management", "Change Management", "Problem Management"]
+
+#: Services: (name, criticality 1-4, support group, vendor or None, weight, category,
+#: CI classes, typical short descriptions).
+SERVICES = [
+    (
+        "Email",
+        2,
+        "Email & Collaboration",
+        "Contoso Cloud Services",
+        9,
+        "Email",
+        ("mail gateway", "mailbox server"),
+        (
+            "Cannot send email to external recipients",
+            "Outlook keeps asking for password",
+            "Emails delayed by several hours",
+            "Shared mailbox not visible",
+            "Calendar invites not arriving",
+        ),
+    ),
+    (
+        "VPN",
+        2,
+        "Firewall & VPN",
+        "Northwind Networks",
+        6,
+        "Network",
+        ("vpn concentrator", "firewall"),
+        (
+            "VPN disconnects every few minutes",
+            "Cannot connect to VPN from home",
+            "VPN very slow in the evening",
+            "VPN certificate expired warning",
+        ),
+    ),
+    (
+        "Corporate Network",
+        1,
+        "Network Operations",
+        "Northwind Networks",
+        5,
+        "Network",
+        ("core switch", "access switch", "router"),
+        (
+            "Network drops on third floor",
+            "Packet loss to data centre",
+            "Switch port down",
+            "Slow network in branch office",
+        ),
+    ),
+    (
+        "Wi-Fi",
+        3,
+        "Network Operations",
+        "Northwind Networks",
+        4,
+        "Network",
+        ("wireless controller", "access point"),
+        (
+            "Wi-Fi not available in meeting room",
+            "Guest Wi-Fi portal not loading",
+            "Laptop cannot join corporate Wi-Fi",
+        ),
+    ),
+    (
+        "Laptops & Desktops",
+        3,
+        "Desktop Support EMEA",
+        "Fourth Coffee Devices",
+        14,
+        "Hardware",
+        ("laptop model", "desktop model"),
+        (
+            "Laptop will not boot",
+            "Screen flickering",
+            "Battery drains quickly",
+            "Keyboard not working",
+            "Docking station not detecting monitors",
+            "Laptop very slow after update",
+        ),
+    ),
+    (
+        "Identity & Single Sign-On",
+        1,
+        "Identity & Access",
+        "Wingtip Identity",
+        7,
+        "Access",
+        ("identity provider", "directory server"),
+        (
+            "Account locked out",
+            "Password reset not working",
+            "MFA prompt not received",
+            "Cannot log in to single sign-on portal",
+            "New starter has no access",
+        ),
+    ),
+    (
+        "ERP",
+        1,
+        "SAP Basis",
+        "Humongous ERP Partners",
+        5,
+        "Application",
+        ("application server", "database"),
+        (
+            "Purchase order stuck in approval",
+            "ERP transaction times out",
+            "Invoice posting fails",
+            "Month-end report missing data",
+        ),
+    ),
+    (
+        "CRM",
+        2,
+        "CRM Applications",
+        "Litware Software",
+        4,
+        "Application",
+        ("application server", "database"),
+        (
+            "Customer record cannot be saved",
+            "CRM dashboard not loading",
+            "Sales pipeline report wrong",
+        ),
+    ),
+    (
+        "HR Portal",
+        3,
+        "HR Applications",
+        "Litware Software",
+        2,
+        "Application",
+        ("web server", "database"),
+        (
+            "Leave request not submitted",
+            "Payslip not visible in HR portal",
+            "Org chart out of date",
+        ),
+    ),
+    (
+        "Payroll",
+        1,
+        "Payroll Applications",
+        "Margie Payroll Systems",
+        1,
+        "Application",
+        ("application server", "database"),
+        ("Payroll run failed", "Overtime not calculated", "Tax code wrong for employee"),
+    ),
+    (
+        "Web Shop",
+        1,
+        "E-commerce Platform",
+        "Fabrikam Hosting",
+        4,
+        "Application",
+        ("web server", "load balancer", "database"),
+        (
+            "Checkout page returns error 500",
+            "Web shop slow to load",
+            "Product images missing",
+            "Orders not reaching warehouse",
+        ),
+    ),
+    (
+        "Payments Gateway",
+        1,
+        "Payments Platform",
+        "Adatum Security",
+        2,
+        "Application",
+        ("payment switch", "application server"),
+        ("Card payments declined", "Refund not processed", "Settlement file missing"),
+    ),
+    (
+        "Data Warehouse",
+        3,
+        "Data Warehouse",
+        "Trey Research Analytics",
+        2,
+        "Data",
+        ("database", "etl server"),
+        ("Nightly load failed", "Dashboard shows yesterday's figures", "Query runs for hours"),
+    ),
+    (
+        "Business Intelligence",
+        3,
+        "Business Intelligence",
+        "Trey Research Analytics",
+        2,
+        "Data",
+        ("report server",),
+        ("Report export to Excel fails", "BI dashboard access denied"),
+    ),
+    (
+        "File Shares",
+        3,
+        "Windows Server",
+        "Coho Storage Systems",
+        4,
+        "Storage",
+        ("file server", "storage array"),
+        ("Cannot access shared drive", "Shared drive almost full", "File restore needed"),
+    ),
+    (
+        "Backup",
+        2,
+        "Storage & Backup",
+        "Datum Backup Services",
+        2,
+        "Storage",
+        ("backup server", "tape library"),
+        ("Backup job failed", "Restore request for deleted folder", "Backup window overrun"),
+    ),
+    (
+        "Printing",
+        4,
+        "Printing Services",
+        "Lucerne Print Solutions",
+        5,
+        "Hardware",
+        ("printer", "print server"),
+        (
+            "Printer offline",
+            "Paper jam on floor printer",
+            "Print queue stuck",
+            "Cannot add printer",
+        ),
+    ),
+    (
+        "Telephony",
+        2,
+        "Telephony & Contact Centre",
+        "Tailspin Telecom",
+        3,
+        "Telephony",
+        ("phone system", "sip trunk"),
+        ("Desk phone has no dial tone", "Calls dropping after one minute", "Voicemail not working"),
+    ),
+    (
+        "Contact Centre",
+        1,
+        "Telephony & Contact Centre",
+        "Tailspin Telecom",
+        2,
+        "Telephony",
+        ("contact centre platform", "sip trunk"),
+        (
+            "Agents cannot log in to contact centre",
+            "Call queue not routing",
+            "Call recordings missing",
+        ),
+    ),
+    (
+        "Mobile Devices",
+        3,
+        "Mobile Devices",
+        "Blue Yonder Mobile",
+        4,
+        "Hardware",
+        ("mdm server",),
+        (
+            "Phone not receiving company email",
+            "Mobile device enrolment fails",
+            "Lost phone to be wiped",
+        ),
+    ),
+    (
+        "Collaboration",
+        2,
+        "Email & Collaboration",
+        "Contoso Cloud Services",
+        5,
+        "Collaboration",
+        ("collaboration tenant",),
+        ("Cannot join online meeting", "Chat messages not syncing", "Team site access request"),
+    ),
+    (
+        "Video Conferencing",
+        3,
+        "Video & Meeting Rooms",
+        "Southridge Video",
+        2,
+        "Collaboration",
+        ("meeting room system",),
+        ("Meeting room screen not working", "No audio in video call"),
+    ),
+    (
+        "Intranet",
+        4,
+        "Web Platform",
+        "Fabrikam Hosting",
+        1,
+        "Application",
+        ("web server",),
+        ("Intranet page not found", "Intranet search returns nothing"),
+    ),
+    (
+        "Integration Platform",
+        2,
+        "Integration Services",
+        "Alpine Integration Works",
+        2,
+        "Application",
+        ("integration server", "message queue"),
+        ("Interface to warehouse stopped", "Message queue backing up", "API returns 502"),
+    ),
+    (
+        "Cloud Hosting",
+        1,
+        "Cloud Platform Azure",
+        "Contoso Cloud Services",
+        3,
+        "Infrastructure",
+        ("virtual machine", "kubernetes cluster"),
+        ("Virtual machine unreachable", "Cluster node not ready", "Cloud costs alert"),
+    ),
+    (
+        "Databases",
+        1,
+        "Database Administration",
+        "Woodgrove Data Centres",
+        3,
+        "Infrastructure",
+        ("database", "database cluster"),
+        ("Database running out of space", "Replication lag alert", "Deadlocks in production"),
+    ),
+    (
+        "Monitoring",
+        3,
+        "Monitoring & Observability",
+        "Relecloud Monitoring",
+        2,
+        "Infrastructure",
+        ("monitoring server",),
+        ("Monitoring agent not reporting", "False alarms from disk check"),
+    ),
+    (
+        "Document Management",
+        3,
+        "Document Management",
+        "Litware Software",
+        2,
+        "Application",
+        ("application server", "storage array"),
+        ("Document cannot be checked in", "Search does not find new documents"),
+    ),
+    (
+        "Security Services",
+        1,
+        "Security Operations",
+        "Adatum Security",
+        2,
+        "Security",
+        ("siem", "endpoint protection"),
+        ("Phishing email reported", "Malware detected on laptop", "Suspicious login alert"),
+    ),
+    (
+        "Service Portal",
+        2,
+        "Web Platform",
+        "Proseware Managed Services",
+        2,
+        "Application",
+        ("web server",),
+        ("Service portal form will not submit", "Portal shows wrong approvals"),
+    ),
+]
+
+RESOLUTION_CODES = [
+    ("Solved (Permanently)", 0.55),
+    ("Solved (Work Around)", 0.18),
+    ("Solved Remotely (Permanently)", 0.15),
+    ("Not Solved (Not Reproducible)", 0.05),
+    ("Closed/Resolved by Caller", 0.07),
+]
+
+RESOLUTION_NOTES = [
+    "Restarted the affected service and confirmed with the caller.",
+    "Applied the documented workaround; caller confirmed it works.",
+    "Replaced the faulty part; tested with the caller.",
+    "Configuration corrected and change recorded.",
+    "Access granted after approval from the line manager.",
+    "Vendor released a fix; verified in production.",
+    "Cleared the queue and monitored for an hour; no recurrence.",
+    "Caller confirmed the issue no longer occurs.",
+]
+
+WORK_NOTES = [
+    "Acknowledged; investigating.",
+    "Checked logs, no errors on the server side.",
+    "Reproduced the issue; gathering details.",
+    "Contacted the caller for more information.",
+    "Escalated to the resolver group with diagnostics attached.",
+    "Vendor ticket raised.",
+]
+
+CHANGE_TEMPLATES = [
+    ("Patch Windows servers (monthly)", "Low", 180),
+    ("Patch Linux servers (monthly)", "Low", 180),
+    ("Renew TLS certificate", "Low", 60),
+    ("Add firewall rule (standard)", "Low", 30),
+    ("Increase disk space on virtual machine", "Low", 30),
+    ("Deploy approved application release", "Moderate", 120),
+    ("Rotate service account password", "Low", 30),
+    ("Add user to distribution list in bulk", "Low", 30),
+]
+
+CHANGE_SUMMARIES = [
+    "Upgrade {ci} firmware",
+    "Migrate {ci} to new hardware",
+    "Apply security patches to {ci}",
+    "Increase capacity of {ci}",
+    "Reconfigure {ci} for high availability",
+    "Replace {ci}",
+    "Upgrade {svc} to the new release",
+    "Change {svc} authentication settings",
+    "Move {svc} to the new data centre",
+    "Tune {ci} performance settings",
+]
+
+RISK_QUESTIONS = [
+    (
+        "How many users could be affected if the change goes wrong?",
+        3,
+        [
+            ("None or a handful", 0),
+            ("One team or site", 1),
+            ("One business unit", 2),
+            ("The whole organisation", 3),
+        ],
+    ),
+    (
+        "How complex is the change?",
+        2,
+        [
+            ("Routine, done many times", 0),
+            ("Some new steps", 1),
+            ("Many teams and systems", 2),
+            ("Never done before", 3),
+        ],
+    ),
+    (
+        "How easy is it to back out?",
+        2,
+        [
+            ("Instant, automated", 0),
+            ("Under an hour, documented", 1),
+            ("Several hours", 2),
+            ("Not possible", 3),
+        ],
+    ),
+    (
+        "Have similar changes failed in the last six months?",
+        1,
+        [("No", 0), ("Once", 1), ("Several times", 3)],
+    ),
+    (
+        "Was the change tested in a production-like environment?",
+        2,
+        [("Yes, fully", 0), ("Partly", 1), ("No", 3)],
+    ),
+]
+
+SCORECARD_CRITERIA = [
+    # (name, kind, metric, weight, target, floor)
+    ("SLA attainment", "measured", "sla_attainment", 30.0, 95.0, 70.0),
+    ("Mean time to resolve (hours)", "measured", "mttr", 20.0, 48.0, 240.0),
+    ("Incident volume", "measured", "incident_count", 10.0, None, None),
+    ("Service availability", "measured", "availability", 15.0, 99.9, 98.0),
+    ("Relationship", "judged", None, 10.0, None, None),
+    ("Innovation", "judged", None, 5.0, None, None),
+    ("Commercial", "judged", None, 10.0, None, None),
+]
+
+MAJOR_UPDATES = [
+    ("investigating", "Major incident declared; bridge opened and resolver groups engaged."),
+    ("investigating", "Impact confirmed across sites; collecting diagnostics."),
+    ("identified", "Cause identified; preparing a fix."),
+    ("identified", "Fix being applied; partial service restored."),
+    ("monitoring", "Service restored; monitoring for recurrence."),
+    ("resolved", "Service stable; major incident closed. Review to follow."),
+]
+
+ROOT_CAUSES = [
+    "An expired certificate on the load balancer stopped new connections.",
+    "A configuration change was applied to the wrong cluster.",
+    "Disk on the primary database node filled with transaction logs.",
+    "A vendor firmware defect caused the switch stack to reboot.",
+    "A memory leak in the new release exhausted the application servers.",
+    "Upstream provider outage; no failover link was configured.",
+]
+
+CORRECTIVE_ACTIONS = [
+    "Add monitoring for certificate expiry 30 days ahead",
+    "Require peer review of cluster configuration changes",
+    "Alert on transaction log growth and automate log backups",
+    "Upgrade firmware across all switch stacks",
+    "Add a memory soak test to the release pipeline",
+    "Contract a second upstream provider with automatic failover",
+    "Update the runbook and rehearse the failover",
+]
