@@ -7,7 +7,7 @@ caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,16 @@ class Nullable:
 
     values: Any
     null: np.ndarray
+
+
+def _length(column: Any) -> int:
+    return len(column.values if isinstance(column, Nullable) else column)
+
+
+def _slice(column: Any, lo: int, hi: int) -> Any:
+    if isinstance(column, Nullable):
+        return Nullable(column.values[lo:hi], column.null[lo:hi])
+    return column[lo:hi]
 
 
 def _as_list(column: Any) -> list[Any]:
@@ -63,37 +73,45 @@ class BulkWriter:
                 cur.execute("SET LOCAL synchronous_commit = off")
 
     def write(self, table: Table, columns: Mapping[str, Any]) -> int:
-        """Insert every row; all columns must have the same length. Returns the row count."""
+        """Insert every row; all columns must have the same length. Returns the row count.
+
+        Columns are turned into Python values a chunk at a time, so memory stays flat
+        however many rows there are.
+        """
         names = list(columns)
-        lists = [_as_list(columns[n]) for n in names]
-        count = len(lists[0]) if lists else 0
-        if any(len(v) != count for v in lists):
-            raise ValueError(f"{table.name}: columns have different lengths")
+        lengths = {_length(columns[n]) for n in names}
+        if len(lengths) > 1:
+            raise ValueError(f"{table.name}: columns have different lengths {sorted(lengths)}")
+        count = lengths.pop() if lengths else 0
         if count == 0:
             return 0
-        rows: Iterable[tuple[Any, ...]] = zip(*lists, strict=True)
+        quoted = ", ".join(f'"{n}"' for n in names)
         if self.sqlite:
-            sql = (
-                f'INSERT INTO "{table.name}" ({", ".join(names)}) '
-                f"VALUES ({', '.join('?' * len(names))})"
-            )
+            sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
             cur = self.raw.cursor()
-            it = iter(rows)
-            done = 0
-            while done < count:
-                chunk = [next(it) for _ in range(min(CHUNK, count - done))]
-                cur.executemany(sql, chunk)
-                done += len(chunk)
-            cur.close()
+            try:
+                for rows in self._chunks(columns, names, count):
+                    cur.executemany(sql, rows)
+            finally:
+                cur.close()
         else:
             with self.raw.cursor() as cur:
-                cols = ", ".join(f'"{n}"' for n in names)
-                with cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                with cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+                    for rows in self._chunks(columns, names, count):
+                        for row in rows:
+                            copy.write_row(row)
         if "id" in names and not self.sqlite:
             self.reset_sequence(table)
         return count
+
+    @staticmethod
+    def _chunks(
+        columns: Mapping[str, Any], names: list[str], count: int
+    ) -> Iterator[Iterable[tuple[Any, ...]]]:
+        for lo in range(0, count, CHUNK):
+            hi = min(lo + CHUNK, count)
+            lists = [_as_list(_slice(columns[n], lo, hi)) for n in names]
+            yield zip(*lists, strict=True)
 
     def reset_sequence(self, table: Table) -> None:
         """After explicit ids on PostgreSQL, move the id sequence past the largest id."""
