@@ -88,9 +88,15 @@ def fill(db: Database, now: dt.datetime = NOW) -> None:
 
         incidents = {
             "INC001": _incident(
-                "INC001", 1, "In Progress", short_description="Email down for all users",
-                is_major=True, major_status="investigating", major_declared_at=now - 2 * H,
-                service_id=email.id, assignment_group_id=network.id,
+                "INC001",
+                1,
+                "In Progress",
+                short_description="Email down for all users",
+                is_major=True,
+                major_status="investigating",
+                major_declared_at=now - 2 * H,
+                service_id=email.id,
+                assignment_group_id=network.id,
             ),
             "INC002": _incident("INC002", 1, "New"),
             "INC003": _incident("INC003", 2, "On Hold", hold_reason="Awaiting Vendor"),
@@ -99,13 +105,22 @@ def fill(db: Database, now: dt.datetime = NOW) -> None:
             "INC006": _incident("INC006", 3, "New"),
             "INC007": _incident("INC007", 3, "In Progress"),
             "INC008": _incident(
-                "INC008", 3, "On Hold", short_description="VPN drops every hour",
-                is_major=True, major_status="identified", major_declared_at=now - 1 * H,
+                "INC008",
+                3,
+                "On Hold",
+                short_description="VPN drops every hour",
+                is_major=True,
+                major_status="identified",
+                major_declared_at=now - 1 * H,
             ),
             "INC009": _incident("INC009", 4, "New"),
             # Finished incidents never count as open.
             "INC010": _incident(
-                "INC010", 1, "Resolved", is_major=True, major_status="resolved",
+                "INC010",
+                1,
+                "Resolved",
+                is_major=True,
+                major_status="resolved",
                 resolved_at=now - H,
             ),
             "INC011": _incident("INC011", 2, "Closed", closed_at=now - D),
@@ -116,16 +131,22 @@ def fill(db: Database, now: dt.datetime = NOW) -> None:
         s.add_all(
             [
                 MajorIncidentUpdate(
-                    incident_id=incidents["INC001"].id, at=now - 90 * dt.timedelta(minutes=1),
-                    status="investigating", text="Mail servers not answering",
+                    incident_id=incidents["INC001"].id,
+                    at=now - 90 * dt.timedelta(minutes=1),
+                    status="investigating",
+                    text="Mail servers not answering",
                 ),
                 MajorIncidentUpdate(
-                    incident_id=incidents["INC001"].id, at=now - 20 * dt.timedelta(minutes=1),
-                    status="identified", text="Failover to the second site started",
+                    incident_id=incidents["INC001"].id,
+                    at=now - 20 * dt.timedelta(minutes=1),
+                    status="identified",
+                    text="Failover to the second site started",
                 ),
                 MajorIncidentUpdate(
-                    incident_id=incidents["INC010"].id, at=now - H,
-                    status="resolved", text="Fixed",
+                    incident_id=incidents["INC010"].id,
+                    at=now - H,
+                    status="resolved",
+                    text="Fixed",
                 ),
             ]
         )
@@ -142,17 +163,29 @@ def fill(db: Database, now: dt.datetime = NOW) -> None:
                 _clock(inc["INC001"], p1, "in_progress", now + 30 * dt.timedelta(minutes=1)),
                 _clock(inc["INC001"], resp, "achieved", now - 3 * H, stopped_at=now - 4 * H),
                 # Not at risk: 7 hours left of 8.
-                _clock(inc["INC004"], p2, "in_progress", now + 7 * H, business_elapsed_seconds=3600),
+                _clock(
+                    inc["INC004"], p2, "in_progress", now + 7 * H, business_elapsed_seconds=3600
+                ),
                 # At risk: 20 wall-clock hours left, but 6.5 of 8 business hours used.
-                _clock(inc["INC003"], p2, "in_progress", now + 20 * H,
-                       business_elapsed_seconds=int(6.5 * 3600)),
+                _clock(
+                    inc["INC003"],
+                    p2,
+                    "in_progress",
+                    now + 20 * H,
+                    business_elapsed_seconds=int(6.5 * 3600),
+                ),
                 # Breached: still running 10 minutes past due.
                 _clock(inc["INC002"], p1, "in_progress", now - 10 * dt.timedelta(minutes=1)),
                 # Breached: marked so.
                 _clock(inc["INC005"], p2, "breached", now - H, breached=True, stopped_at=now - H),
                 # Paused clocks are not at risk even when close to due.
-                _clock(inc["INC006"], p2, "paused", now + 10 * dt.timedelta(minutes=1),
-                       paused_since=now - H),
+                _clock(
+                    inc["INC006"],
+                    p2,
+                    "paused",
+                    now + 10 * dt.timedelta(minutes=1),
+                    paused_since=now - H,
+                ),
                 # Canceled clocks never count.
                 _clock(inc["INC007"], p2, "canceled", now - H, breached=True),
                 # Finished incidents never count.
@@ -173,8 +206,14 @@ def fill(db: Database, now: dt.datetime = NOW) -> None:
 
         s.add_all(
             [
-                change("CHG001", D, "Scheduled", short_description="Patch core switches",
-                       risk="High", type="Normal"),
+                change(
+                    "CHG001",
+                    D,
+                    "Scheduled",
+                    short_description="Patch core switches",
+                    risk="High",
+                    type="Normal",
+                ),
                 change("CHG002", 3 * D, "New", risk="Low", type="Standard"),
                 change("CHG003", 7 * D - H, "Authorize", risk="Moderate"),
                 change("CHG004", 2 * D, "Canceled"),
@@ -192,38 +231,65 @@ def _rosters(s, now: dt.datetime, network: Team, database: Team, people: dict) -
     # Rotations start on Mondays at 09:00 Berlin time, three weeks before NOW's Monday.
     monday = dt.datetime(2026, 11, 2, 9, 0, tzinfo=BERLIN)
     net = OnCallSchedule(name="Network on call", team_id=network.id, timezone="Europe/Berlin")
-    weekly = ScheduleLayer(name="Weekly", role="primary", position=0, rotation_start=monday,
-                           turn_seconds=7 * 86400)
-    weekly.members = [LayerMember(person_id=people[n].id, position=i)
-                      for i, n in enumerate(("Alex Kim", "Bea Novak", "Chen Li"))]
+    weekly = ScheduleLayer(
+        name="Weekly", role="primary", position=0, rotation_start=monday, turn_seconds=7 * 86400
+    )
+    weekly.members = [
+        LayerMember(person_id=people[n].id, position=i)
+        for i, n in enumerate(("Alex Kim", "Bea Novak", "Chen Li"))
+    ]
     daytime = ScheduleLayer(
-        name="Business hours", role="primary", position=1,
-        rotation_start=monday + 14 * D, turn_seconds=86400,
+        name="Business hours",
+        role="primary",
+        position=1,
+        rotation_start=monday + 14 * D,
+        turn_seconds=86400,
         restrictions=[{"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}],
     )
-    daytime.members = [LayerMember(person_id=people[n].id, position=i)
-                       for i, n in enumerate(("Dana Ortiz", "Eli Park"))]
-    second = ScheduleLayer(name="Secondary", role="secondary", position=2, rotation_start=monday,
-                           turn_seconds=7 * 86400)
-    second.members = [LayerMember(person_id=people[n].id, position=i)
-                      for i, n in enumerate(("Chen Li", "Alex Kim"))]
+    daytime.members = [
+        LayerMember(person_id=people[n].id, position=i)
+        for i, n in enumerate(("Dana Ortiz", "Eli Park"))
+    ]
+    second = ScheduleLayer(
+        name="Secondary",
+        role="secondary",
+        position=2,
+        rotation_start=monday,
+        turn_seconds=7 * 86400,
+    )
+    second.members = [
+        LayerMember(person_id=people[n].id, position=i)
+        for i, n in enumerate(("Chen Li", "Alex Kim"))
+    ]
     net.layers = [weekly, daytime, second]
 
     dba = OnCallSchedule(name="Database on call", team_id=database.id, timezone="UTC")
-    dba_layer = ScheduleLayer(name="Weekly", role="primary", position=0, rotation_start=monday,
-                              turn_seconds=7 * 86400)
-    dba_layer.members = [LayerMember(person_id=people[n].id, position=i)
-                         for i, n in enumerate(("Bea Novak", "Chen Li"))]
+    dba_layer = ScheduleLayer(
+        name="Weekly", role="primary", position=0, rotation_start=monday, turn_seconds=7 * 86400
+    )
+    dba_layer.members = [
+        LayerMember(person_id=people[n].id, position=i)
+        for i, n in enumerate(("Bea Novak", "Chen Li"))
+    ]
     dba.layers = [dba_layer]
     s.add_all([net, dba])
     s.flush()
     s.add_all(
         [
-            ScheduleOverride(schedule_id=dba.id, person_id=people["Dana Ortiz"].id,
-                             starts_at=now - H, ends_at=now + 5 * H, reason="swap"),
+            ScheduleOverride(
+                schedule_id=dba.id,
+                person_id=people["Dana Ortiz"].id,
+                starts_at=now - H,
+                ends_at=now + 5 * H,
+                reason="swap",
+            ),
             # An override that has ended changes nothing.
-            ScheduleOverride(schedule_id=net.id, person_id=people["Bea Novak"].id,
-                             starts_at=now - 5 * H, ends_at=now - H),
+            ScheduleOverride(
+                schedule_id=net.id,
+                person_id=people["Bea Novak"].id,
+                starts_at=now - 5 * H,
+                ends_at=now - H,
+            ),
         ]
     )
 
@@ -239,8 +305,15 @@ def _vendors(s, now: dt.datetime) -> None:
     s.flush()
 
     def period(vendor: Vendor, name: str, start: dt.date, end: dt.date, total: float, rag: str):
-        return ScorecardPeriod(vendor_id=vendor.id, template_id=template.id, period=name,
-                               starts_on=start, ends_on=end, total=total, rag=rag)
+        return ScorecardPeriod(
+            vendor_id=vendor.id,
+            template_id=template.id,
+            period=name,
+            starts_on=start,
+            ends_on=end,
+            total=total,
+            rag=rag,
+        )
 
     q2 = (dt.date(2026, 4, 1), dt.date(2026, 6, 30))
     q3 = (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
@@ -257,9 +330,14 @@ def _vendors(s, now: dt.datetime) -> None:
     today = now.date()
 
     def contract(ref: str, vendor: Vendor, days: int, **extra) -> Contract:
-        return Contract(vendor_id=vendor.id, reference=ref, title=extra.pop("title", f"{ref} terms"),
-                        starts_on=dt.date(2024, 1, 1), ends_on=today + dt.timedelta(days=days),
-                        **extra)
+        return Contract(
+            vendor_id=vendor.id,
+            reference=ref,
+            title=extra.pop("title", f"{ref} terms"),
+            starts_on=dt.date(2024, 1, 1),
+            ends_on=today + dt.timedelta(days=days),
+            **extra,
+        )
 
     s.add_all(
         [

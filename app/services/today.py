@@ -223,9 +223,7 @@ def sla_figures(session: Session, now: dt.datetime) -> SlaFigures:
         )
     )
     risk_count = session.scalar(select(func.count()).select_from(at_risk.subquery())) or 0
-    soonest = session.execute(
-        at_risk.order_by(SlaClock.due_at, SlaClock.id).limit(5)
-    ).all()
+    soonest = session.execute(at_risk.order_by(SlaClock.due_at, SlaClock.id).limit(5)).all()
 
     breached_clock = exists().where(
         SlaClock.incident_id == Incident.id,
@@ -237,9 +235,9 @@ def sla_figures(session: Session, now: dt.datetime) -> SlaFigures:
         ),
     )
     breached = session.scalar(
-        select(func.count()).select_from(Incident).where(
-            Incident.state.in_(OPEN_STATES), breached_clock
-        )
+        select(func.count())
+        .select_from(Incident)
+        .where(Incident.state.in_(OPEN_STATES), breached_clock)
     )
     return SlaFigures(
         at_risk=risk_count,

@@ -46,7 +46,9 @@ INDICATOR_DELAY_MS = 300
 _live: set[OpHandle] = set()
 
 
-def error_box(parent: QWidget | None, exc: BaseException, details: str | None = None) -> QMessageBox:
+def error_box(
+    parent: QWidget | None, exc: BaseException, details: str | None = None
+) -> QMessageBox:
     """The message box :func:`show_error` shows (separate so tests can inspect it)."""
     if parent is not None and not shiboken6.isValid(parent):
         parent = None
@@ -59,8 +61,10 @@ def error_box(parent: QWidget | None, exc: BaseException, details: str | None = 
     box.setIcon(QMessageBox.Icon.Critical)
     first_line = (str(exc).strip().splitlines() or [""])[0][:300]
     box.setText(f"Something went wrong: {first_line or type(exc).__name__}")
-    box.setInformativeText("Nothing was changed by the failed action. The details help whoever "
-                           "looks after Servicedeck.")
+    box.setInformativeText(
+        "Nothing was changed by the failed action. The details help whoever "
+        "looks after Servicedeck."
+    )
     box.setDetailedText(details or "".join(traceback.format_exception(exc)))
     return box
 

@@ -1,0 +1,1 @@
+"""Icons, style sheets and bundled reference data, read with importlib.resources."""

@@ -1,0 +1,403 @@
+"""The Today page: what needs attention now, as cards read from :mod:`app.services.today`."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.formatting import format_count, format_datetime, format_duration, format_time
+from app.services.today import OPEN_STATES, OnCallEntry, TodayFigures, today_figures
+from app.views import ops
+from app.views.icons import icon
+from app.views.pages import Page, PageContext, PageHeader, register_page
+from app.views.theme import DANGER_TEXT, WARNING_TEXT
+from app.views.widgets import Card, ClickableRow, ElidedLabel, PriorityChip, RagChip, scaled_font
+
+#: The page that ``open_incidents`` leads to, once the window has it.
+QUEUE_PAGE = "incidents"
+
+
+def _label(
+    text: str, *, right: bool = False, bold: bool = False, colour: str | None = None
+) -> QLabel:
+    label = QLabel(text)
+    if right:
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if bold:
+        label.setFont(scaled_font(label, 1.0, bold=True))
+    if colour:
+        label.setStyleSheet(f"color: {colour};")
+    return label
+
+
+def _quiet(label: QLabel) -> QLabel:
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def _table(rows: list[list[QWidget]], stretch_column: int) -> QWidget:
+    """Rows of widgets in aligned columns; ``stretch_column`` takes the spare width."""
+    widget = QWidget()
+    grid = QGridLayout(widget)
+    grid.setContentsMargins(0, 0, 0, 0)
+    grid.setHorizontalSpacing(10)
+    grid.setVerticalSpacing(4)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            grid.addWidget(cell, r, c)
+    grid.setColumnStretch(stretch_column, 1)
+    return widget
+
+
+@register_page(key="today", title="Today", icon="today", order=10)
+class TodayPage(Page):
+    """Cards: open incidents by priority, SLAs, majors, changes, on call, vendors, contracts.
+
+    Clicking a priority (or the SLA figures) emits ``open_incidents`` with a filter for
+    the incident queue, e.g. ``{"state": ["New", "In Progress", "On Hold"], "priority": [1]}``
+    or ``{"state": [...], "sla": "breached"}``; the window takes it to the queue page.
+    """
+
+    open_incidents = Signal(dict)
+
+    def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
+        super().__init__(context, parent)
+        self.figures: TodayFigures | None = None
+        self._generation = 0
+        self._handle: ops.OpHandle | None = None
+
+        self.header = PageHeader("Today")
+        self.updated = _quiet(QLabel("Loading…"))
+        self.refresh_button = QToolButton()
+        self.refresh_button.setText("Refresh")
+        self.refresh_button.setIcon(icon("refresh"))
+        self.refresh_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.refresh_button.setToolTip("Read the figures again (F5)")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.header.actions_layout.addWidget(self.updated)
+        self.refresh_button.setObjectName("refreshButton")
+        self.header.actions_layout.addWidget(self.refresh_button)
+
+        self.open_card = Card("Open incidents")
+        self.sla_card = Card("SLAs")
+        self.oncall_card = Card("On call now")
+        self.majors_card = Card("Major incidents in progress")
+        self.vendors_card = Card("Vendors in red")
+        self.changes_card = Card("Changes in the next 7 days")
+        self.contracts_card = Card("Contracts ending within 60 days")
+        self.cards = [
+            self.open_card,
+            self.sla_card,
+            self.oncall_card,
+            self.majors_card,
+            self.vendors_card,
+            self.changes_card,
+            self.contracts_card,
+        ]
+        for card in self.cards:
+            card.note("Loading…")
+
+        grid_host = QWidget()
+        grid = QGridLayout(grid_host)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(12)
+        grid.addWidget(self.open_card, 0, 0)
+        grid.addWidget(self.sla_card, 0, 1)
+        grid.addWidget(self.majors_card, 0, 2)
+        grid.addWidget(self.changes_card, 1, 0, 1, 2)
+        grid.addWidget(self.vendors_card, 1, 2)
+        grid.addWidget(self.oncall_card, 2, 0, 1, 2)
+        grid.addWidget(self.contracts_card, 2, 2)
+        for column in range(3):
+            grid.setColumnStretch(column, 1)
+        grid.setRowStretch(3, 1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(grid_host)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.setSpacing(12)
+        layout.addWidget(self.header)
+        layout.addWidget(scroll, 1)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.refresh_button.setIcon(icon("refresh", self.palette()))
+
+    # Loading
+
+    def refresh(self) -> None:
+        """Read the figures in the background; a newer refresh supersedes an older one."""
+        if self._handle is not None and self._handle.running:
+            self._handle.cancel()
+        self._generation += 1
+        generation = self._generation
+        now = self.context.clock()
+        self.updated.setText("Loading…")
+        self._handle = (
+            ops.QueryOp(
+                parent=self,
+                db=self.context.db,
+                op=lambda session, progress: today_figures(session, now, progress=progress),
+                success=lambda figures: self._figures_arrived(generation, figures),
+            )
+            .failure(lambda exc: self._figures_failed(generation, exc))
+            .with_progress("Loading Today")
+            .run_in_background()
+        )
+
+    def _figures_arrived(self, generation: int, figures: TodayFigures) -> None:
+        if generation == self._generation:
+            self.show_figures(figures)
+
+    def _figures_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        self.updated.setText("Could not load the figures")
+        self.fail_load(exc)
+
+    def show_figures(self, figures: TodayFigures) -> None:
+        """Fill every card from ``figures``."""
+        self.figures = figures
+        for card in self.cards:
+            card.clear()
+        self._fill_open(figures)
+        self._fill_sla(figures)
+        self._fill_on_call(figures)
+        self._fill_majors(figures)
+        self._fill_vendors(figures)
+        self._fill_changes(figures)
+        self._fill_contracts(figures)
+        self.updated.setText(f"Figures at {format_time(figures.now)}")
+        self.mark_loaded()
+
+    # Cards
+
+    def _link(self, row: ClickableRow, filters: dict[str, Any], tooltip: str) -> ClickableRow:
+        row.set_link(QUEUE_PAGE in self.context.page_keys, tooltip)
+        row.clicked.connect(lambda: self._open_incidents(filters))
+        return row
+
+    def _open_incidents(self, filters: dict[str, Any]) -> None:
+        self.open_incidents.emit(dict(filters))
+        self.navigate.emit(QUEUE_PAGE, dict(filters))
+
+    def _fill_open(self, figures: TodayFigures) -> None:
+        card = self.open_card
+        card.figure.setText(format_count(figures.open_total))
+        card.figure.setToolTip("Incidents in New, In Progress or On Hold")
+        for entry in figures.open_by_priority:
+            row = ClickableRow()
+            row.setObjectName(f"priority{entry.priority}")
+            row.layout_.addWidget(PriorityChip(entry.priority))
+            row.layout_.addWidget(QLabel(entry.name), 1)
+            count = _label(format_count(entry.count), right=True, bold=entry.count > 0)
+            count.setObjectName("count")
+            row.layout_.addWidget(count)
+            filters = {"state": list(OPEN_STATES), "priority": [entry.priority]}
+            card.add(self._link(row, filters, f"Show open P{entry.priority} incidents"))
+
+    def _figure_block(self, value: int, caption: str, colour: str) -> ClickableRow:
+        row = ClickableRow()
+        number = QLabel(format_count(value))
+        number.setObjectName("figure")
+        number.setFont(scaled_font(number, 2.2, bold=True))
+        if value:
+            number.setStyleSheet(f"color: {colour};")
+        text = QLabel(caption)
+        text.setWordWrap(True)
+        row.layout_.addWidget(number)
+        row.layout_.addWidget(text, 1)
+        return row
+
+    def _fill_sla(self, figures: TodayFigures) -> None:
+        card, sla = self.sla_card, figures.sla
+        at_risk = self._figure_block(
+            sla.at_risk, "clocks at risk\n75% or more of the target used", WARNING_TEXT
+        )
+        at_risk.setObjectName("slaAtRisk")
+        breached = self._figure_block(
+            sla.breached, "open incidents\nwith a breached SLA", DANGER_TEXT
+        )
+        breached.setObjectName("slaBreached")
+        card.add(
+            self._link(
+                at_risk,
+                {"state": list(OPEN_STATES), "sla": "at_risk"},
+                "Show incidents with an SLA at risk",
+            )
+        )
+        card.add(
+            self._link(
+                breached,
+                {"state": list(OPEN_STATES), "sla": "breached"},
+                "Show open incidents with a breached SLA",
+            )
+        )
+        if not sla.soonest:
+            return
+        card.add(_quiet(QLabel("Due soonest")))
+        rows = []
+        for clock in sla.soonest:
+            left = format_duration((clock.due_at - figures.now).total_seconds())
+            rows.append(
+                [
+                    PriorityChip(clock.priority),
+                    QLabel(clock.number),
+                    ElidedLabel(clock.definition),
+                    _label(f"in {left}", right=True, colour=WARNING_TEXT),
+                ]
+            )
+        card.add(_table(rows, stretch_column=2))
+
+    def _fill_on_call(self, figures: TodayFigures) -> None:
+        card = self.oncall_card
+        if not figures.on_call:
+            card.note("No on-call schedules yet.")
+            return
+        roles: list[str] = []
+        schedules: dict[str, dict[str, OnCallEntry]] = {}
+        teams: dict[str, str | None] = {}
+        for entry in figures.on_call:
+            if entry.role not in roles:
+                roles.append(entry.role)
+            schedules.setdefault(entry.schedule, {})[entry.role] = entry
+            teams[entry.schedule] = entry.team
+        rows: list[list[QWidget]] = [
+            [_quiet(QLabel("Schedule")), *(_quiet(QLabel(role.capitalize())) for role in roles)]
+        ]
+        for schedule, by_role in schedules.items():
+            name = ElidedLabel(schedule)
+            name.setToolTip(f"{schedule} ({teams[schedule]})" if teams[schedule] else schedule)
+            rows.append([name, *(self._on_call_cell(by_role.get(role)) for role in roles)])
+        card.add(_table(rows, stretch_column=len(roles)))
+
+    @staticmethod
+    def _on_call_cell(entry: OnCallEntry | None) -> QLabel:
+        if entry is None:
+            return QLabel("")
+        if entry.person is None:
+            cell = _label("nobody on call", colour=DANGER_TEXT)
+            cell.setToolTip("A required layer has nobody on call now (coverage gap)")
+            return cell
+        cell = QLabel(f"<b>{html.escape(entry.person)}</b>")
+        if entry.override:
+            cell.setText(f"{cell.text()} <i>(override)</i>")
+            cell.setToolTip("Covering by override")
+        else:
+            cell.setToolTip(f"Layer: {entry.layer}" if entry.layer else "")
+        return cell
+
+    def _fill_majors(self, figures: TodayFigures) -> None:
+        card = self.majors_card
+        card.figure.setText(format_count(len(figures.majors)) if figures.majors else "")
+        if not figures.majors:
+            card.note("No major incidents in progress.")
+            return
+        for major in figures.majors:
+            head = QHBoxLayout()
+            head.setSpacing(8)
+            head.addWidget(PriorityChip(major.priority))
+            head.addWidget(_label(major.number, bold=True))
+            head.addWidget(ElidedLabel(major.short_description), 1)
+            status = " · ".join(s for s in (major.state, major.major_status) if s)
+            head.addWidget(_quiet(_label(status, right=True)))
+            box = QWidget()
+            box_layout = QVBoxLayout(box)
+            box_layout.setContentsMargins(0, 2, 0, 6)
+            box_layout.setSpacing(2)
+            box_layout.addLayout(head)
+            update = major.latest_update
+            if update is None:
+                text = _quiet(QLabel("No updates yet."))
+            else:
+                text = QLabel(f"{format_datetime(update.at)}  {update.status}: {update.text}")
+                text.setWordWrap(True)
+            text.setObjectName("latestUpdate")
+            box_layout.addWidget(text)
+            card.add(box)
+
+    def _fill_vendors(self, figures: TodayFigures) -> None:
+        card = self.vendors_card
+        card.figure.setText(format_count(len(figures.red_vendors)) if figures.red_vendors else "")
+        if not figures.red_vendors:
+            card.note("No vendors in red.")
+            return
+        rows = []
+        for vendor in figures.red_vendors:
+            score = "" if vendor.total is None else f"{vendor.total:.1f}"
+            rows.append(
+                [
+                    ElidedLabel(vendor.name),
+                    _quiet(QLabel(vendor.period)),
+                    _label(score, right=True, bold=True),
+                    RagChip("red"),
+                ]
+            )
+        card.add(_table(rows, stretch_column=0))
+
+    def _fill_changes(self, figures: TodayFigures) -> None:
+        card = self.changes_card
+        card.figure.setText(format_count(figures.changes_count) if figures.changes_count else "")
+        if not figures.changes:
+            card.note("No changes planned in the next 7 days.")
+            return
+        rows = []
+        for change in figures.changes:
+            rows.append(
+                [
+                    QLabel(format_datetime(change.planned_start)),
+                    _label(change.number, bold=True),
+                    ElidedLabel(change.short_description),
+                    _quiet(QLabel(f"{change.type} · {change.risk} risk")),
+                    _label(change.state, right=True),
+                ]
+            )
+        card.add(_table(rows, stretch_column=2))
+        if figures.changes_count > len(figures.changes):
+            card.note(f"and {format_count(figures.changes_count - len(figures.changes))} more")
+
+    def _fill_contracts(self, figures: TodayFigures) -> None:
+        card = self.contracts_card
+        card.figure.setText(
+            format_count(figures.contracts_count) if figures.contracts_count else ""
+        )
+        if not figures.contracts:
+            card.note("No contracts end in the next 60 days.")
+            return
+        rows = []
+        for contract in figures.contracts:
+            when = {0: "today", 1: "tomorrow"}.get(
+                contract.days_left, f"in {contract.days_left} days"
+            )
+            verb = "renews" if contract.auto_renew else "ends"
+            outcome = _label(
+                f"{verb} {when}", right=True, colour=None if contract.auto_renew else WARNING_TEXT
+            )
+            outcome.setToolTip(f"Notice due by {contract.notice_by.isoformat()}")
+            rows.append(
+                [
+                    QLabel(contract.ends_on.isoformat()),
+                    ElidedLabel(f"{contract.vendor} · {contract.title}"),
+                    outcome,
+                ]
+            )
+        card.add(_table(rows, stretch_column=1))
+        if figures.contracts_count > len(figures.contracts):
+            card.note(f"and {format_count(figures.contracts_count - len(figures.contracts))} more")
