@@ -1,0 +1,76 @@
+"""Save a PNG of every page, offscreen, each with its data loaded (for the README and reviews)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from app.db import open_database
+from app.models import utcnow
+from app.views.pages import Page
+
+DEFAULT_SIZE = (1600, 1000)
+#: How long one page may take to load before the screenshot gives up.
+LOAD_TIMEOUT_S = 300.0
+
+
+def _wait(page: Page, timeout_s: float) -> None:
+    if page.is_loaded() or page.last_error is not None:
+        return
+    loop = QEventLoop()
+    page.loaded.connect(loop.quit)
+    page.load_failed.connect(loop.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    if page.last_error is not None:
+        raise page.last_error
+    if not page.is_loaded():
+        raise TimeoutError(f"The {page.title} page did not load within {timeout_s:.0f} s.")
+
+
+def take_screenshots(
+    db_url: str | None,
+    out_dir: str | Path,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    *,
+    clock: Callable[[], dt.datetime] = utcnow,
+    timeout_s: float = LOAD_TIMEOUT_S,
+) -> list[Path]:
+    """Write ``01-today.png`` etc. for every registered page; returns the paths written.
+
+    A database that cannot be opened raises :class:`app.db.errors.DatabaseError`.
+    """
+    if QApplication.instance() is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.views import ops
+    from app.views.application import application
+    from app.views.main_window import MainWindow
+
+    app = application()
+    db = open_database(db_url)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    window = MainWindow(db, clock=clock, interactive=False, persist=False)
+    try:
+        window.resize(*size)
+        window.show()
+        paths: list[Path] = []
+        for number, spec in enumerate(window.specs, start=1):
+            page = window.show_page(spec.key)
+            page.activate()
+            _wait(page, timeout_s)
+            app.processEvents()
+            path = out / f"{number:02d}-{spec.key}.png"
+            if not window.grab().save(str(path)):
+                raise OSError(f"Cannot write {path}.")
+            paths.append(path)
+        return paths
+    finally:
+        window.close()
+        ops.shutdown()
+        db.dispose()
