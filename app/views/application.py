@@ -60,7 +60,9 @@ def create_demo_data(url: str) -> bool:
     """Fill ``url`` with demo data behind a progress dialog; False if cancelled or failed."""
     from app.services.demo import create_demo_database
 
-    dialog = QProgressDialog("Creating the demo database…", "Cancel", 0, 0)
+    dialog = QProgressDialog(
+        f"Creating the demo database ({DEMO_INCIDENTS:,} incidents)…", "Cancel", 0, 0
+    )
     dialog.setWindowTitle(APP_NAME)
     dialog.setMinimumDuration(0)
     dialog.setMinimumWidth(420)
@@ -76,7 +78,9 @@ def create_demo_data(url: str) -> bool:
         outcome["ok"] = True
 
     handle = ops.BackgroundOp(parent=None, op=build, success=done).run_in_background()
-    handle.progressed.connect(lambda _done, _total, label: dialog.setLabelText(label))
+    handle.progressed.connect(
+        lambda _done, _total, label: dialog.setLabelText(f"Creating the demo database…\n{label}")
+    )
     dialog.canceled.connect(handle.cancel)
     loop = QEventLoop()
     handle.finished.connect(loop.quit)

@@ -283,7 +283,7 @@ class TodayPage(Page):
             [_quiet(QLabel("Schedule")), *(_quiet(QLabel(role.capitalize())) for role in roles)]
         ]
         for schedule, by_role in schedules.items():
-            name = ElidedLabel(schedule)
+            name = QLabel(schedule)
             name.setToolTip(f"{schedule} ({teams[schedule]})" if teams[schedule] else schedule)
             rows.append([name, *(self._on_call_cell(by_role.get(role)) for role in roles)])
         card.add(_table(rows, stretch_column=len(roles)))
@@ -316,13 +316,17 @@ class TodayPage(Page):
             head.addWidget(PriorityChip(major.priority))
             head.addWidget(_label(major.number, bold=True))
             head.addWidget(ElidedLabel(major.short_description), 1)
-            status = " · ".join(s for s in (major.state, major.major_status) if s)
-            head.addWidget(_quiet(_label(status, right=True)))
+            facts = [major.state, major.major_status]
+            if major.declared_at is not None:
+                facts.append(f"declared {format_datetime(major.declared_at)}")
+            status = _quiet(QLabel(" · ".join(fact for fact in facts if fact)))
+            status.setObjectName("majorStatus")
             box = QWidget()
             box_layout = QVBoxLayout(box)
-            box_layout.setContentsMargins(0, 2, 0, 6)
+            box_layout.setContentsMargins(0, 2, 0, 8)
             box_layout.setSpacing(2)
             box_layout.addLayout(head)
+            box_layout.addWidget(status)
             update = major.latest_update
             if update is None:
                 text = _quiet(QLabel("No updates yet."))

@@ -52,7 +52,8 @@ def test_major_incidents_with_their_latest_update(window):
     assert card.figure.text() == "2"
     shown = texts(card)
     assert "INC001" in shown and "Email down for all users" in shown
-    assert "In Progress · investigating" in shown
+    declared = format_datetime(NOW - dt.timedelta(hours=2))
+    assert f"In Progress · investigating · declared {declared}" in shown
     update_at = format_datetime(NOW - dt.timedelta(minutes=20))
     updates = [label.text() for label in card.findChildren(QLabel, "latestUpdate")]
     assert updates == [
