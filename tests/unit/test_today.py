@@ -14,9 +14,10 @@ from tests.sample_data import NOW
 
 
 @pytest.fixture
-def figures(db):
-    sample_data.fill(db)
-    with db.session() as session:
+def figures(any_db):
+    """Today's figures of the sample database, on SQLite and on PostgreSQL."""
+    sample_data.fill(any_db)
+    with any_db.session() as session:
         return today_figures(session, NOW, zone=dt.UTC)
 
 
