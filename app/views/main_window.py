@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import URL
 
 from app import APP_NAME, __version__
-from app.db import Database, open_database
+from app.db import Database, Identity, open_database
 from app.db.url import sqlite_path
 from app.models import utcnow
 from app.services.formatting import format_time
@@ -271,9 +271,13 @@ class MainWindow(QMainWindow):
             db=self.db,
             op=lambda session, _progress: identity_for(session, username),
             success=self._identity_loaded,
-        ).failure(lambda _exc: None).run_in_background()
+        ).failure(
+            # A database that cannot be read is reported by the page's own load; the
+            # status bar then keeps the default identity.
+            lambda _exc: None
+        ).run_in_background()
 
-    def _identity_loaded(self, identity) -> None:
+    def _identity_loaded(self, identity: Identity | None) -> None:
         if identity is not None:
             self.db.identity = identity
             self.user_label.setText(self._identity_text())
@@ -295,12 +299,12 @@ class MainWindow(QMainWindow):
         if not self._painted:
             # Loading starts after the first paint, so the window shows before any query.
             self._painted = True
-            QTimer.singleShot(0, self._after_first_paint)
+            QTimer.singleShot(0, self, self._after_first_paint)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt name
         super().showEvent(event)
         # Some platforms never paint a window that starts hidden behind others.
-        QTimer.singleShot(1000, self._ensure_started)
+        QTimer.singleShot(1000, self, self._ensure_started)
 
     def _ensure_started(self) -> None:
         if not self._painted:
