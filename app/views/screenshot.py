@@ -19,6 +19,13 @@ DEFAULT_SIZE = (1600, 1000)
 LOAD_TIMEOUT_S = 300.0
 
 
+def settle(app: QApplication) -> None:
+    """Let new content finish its layout passes (each may post another) before a grab."""
+    for _ in range(3):
+        app.sendPostedEvents()
+        app.processEvents()
+
+
 def _wait(page: Page, timeout_s: float) -> None:
     if page.is_loaded() or page.last_error is not None:
         return
@@ -64,7 +71,7 @@ def take_screenshots(
             page = window.show_page(spec.key)
             page.activate()
             _wait(page, timeout_s)
-            app.processEvents()
+            settle(app)
             path = out / f"{number:02d}-{spec.key}.png"
             if not window.grab().save(str(path)):
                 raise OSError(f"Cannot write {path}.")

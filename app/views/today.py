@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -28,6 +28,8 @@ from app.views.widgets import Card, ClickableRow, ElidedLabel, PriorityChip, Rag
 
 #: The page that ``open_incidents`` leads to, once the window has it.
 QUEUE_PAGE = "incidents"
+#: Below this page width the cards go in two columns instead of three.
+WIDE_PAGE = 1100
 
 
 def _label(
@@ -111,19 +113,11 @@ class TodayPage(Page):
             card.note("Loading…")
 
         grid_host = QWidget()
-        grid = QGridLayout(grid_host)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(12)
-        grid.addWidget(self.open_card, 0, 0)
-        grid.addWidget(self.sla_card, 0, 1)
-        grid.addWidget(self.majors_card, 0, 2)
-        grid.addWidget(self.changes_card, 1, 0, 1, 2)
-        grid.addWidget(self.vendors_card, 1, 2)
-        grid.addWidget(self.oncall_card, 2, 0, 1, 2)
-        grid.addWidget(self.contracts_card, 2, 2)
-        for column in range(3):
-            grid.setColumnStretch(column, 1)
-        grid.setRowStretch(3, 1)
+        self.grid = QGridLayout(grid_host)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(12)
+        self.columns = 0
+        self._arrange(3)
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -134,6 +128,46 @@ class TodayPage(Page):
         layout.setSpacing(12)
         layout.addWidget(self.header)
         layout.addWidget(scroll, 1)
+
+    def _arrange(self, columns: int) -> None:
+        """Place the cards in three columns, or two when the page is narrow."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        grid = self.grid
+        for card in self.cards:
+            grid.removeWidget(card)
+        if columns == 3:
+            places = [
+                (self.open_card, 0, 0, 1),
+                (self.sla_card, 0, 1, 1),
+                (self.majors_card, 0, 2, 1),
+                (self.changes_card, 1, 0, 2),
+                (self.vendors_card, 1, 2, 1),
+                (self.oncall_card, 2, 0, 2),
+                (self.contracts_card, 2, 2, 1),
+            ]
+        else:
+            places = [
+                (self.open_card, 0, 0, 1),
+                (self.sla_card, 0, 1, 1),
+                (self.majors_card, 1, 0, 2),
+                (self.changes_card, 2, 0, 2),
+                (self.oncall_card, 3, 0, 2),
+                (self.vendors_card, 4, 0, 1),
+                (self.contracts_card, 4, 1, 1),
+            ]
+        for card, row, column, span in places:
+            grid.addWidget(card, row, column, 1, span)
+        for column in range(3):
+            grid.setColumnStretch(column, 1 if column < columns else 0)
+        for row in range(6):
+            grid.setRowStretch(row, 0)
+        grid.setRowStretch(max(row for _, row, _, _ in places) + 1, 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt name
+        super().resizeEvent(event)
+        self._arrange(3 if event.size().width() >= WIDE_PAGE else 2)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt name
         super().changeEvent(event)
@@ -283,7 +317,7 @@ class TodayPage(Page):
             [_quiet(QLabel("Schedule")), *(_quiet(QLabel(role.capitalize())) for role in roles)]
         ]
         for schedule, by_role in schedules.items():
-            name = QLabel(schedule)
+            name = ElidedLabel(schedule)
             name.setToolTip(f"{schedule} ({teams[schedule]})" if teams[schedule] else schedule)
             rows.append([name, *(self._on_call_cell(by_role.get(role)) for role in roles)])
         card.add(_table(rows, stretch_column=len(roles)))
@@ -319,7 +353,7 @@ class TodayPage(Page):
             facts = [major.state, major.major_status]
             if major.declared_at is not None:
                 facts.append(f"declared {format_datetime(major.declared_at)}")
-            status = _quiet(QLabel(" · ".join(fact for fact in facts if fact)))
+            status = _quiet(ElidedLabel(" · ".join(fact for fact in facts if fact)))
             status.setObjectName("majorStatus")
             box = QWidget()
             box_layout = QVBoxLayout(box)

@@ -149,3 +149,20 @@ def test_a_failed_load_is_shown_and_kept(qtbot, monkeypatch, open_window, db, me
     ]
     assert page.updated.text() == "Could not load the figures"
     assert "last read failed" in window.live_label.text()
+
+
+def test_cards_go_in_two_columns_on_a_narrow_window_and_never_scroll_sideways(qapp, window):
+    from PySide6.QtWidgets import QScrollArea
+
+    from app.views.screenshot import settle
+
+    page = window.current_page()
+    scroll = page.findChild(QScrollArea)
+    window.resize(1700, 1000)
+    settle(qapp)
+    assert page.columns == 3
+    window.resize(1000, 700)
+    settle(qapp)
+    assert page.columns == 2
+    assert scroll.horizontalScrollBar().maximum() == 0
+    assert scroll.verticalScrollBar().maximum() > 0
