@@ -56,9 +56,10 @@ def test_the_timing_hook_prints_once_the_window_and_today_are_shown(
 ):
     assert application.run(str(sample_db.url.database)) == 0
     out = capsys.readouterr().out.strip()
-    match = re.fullmatch(r"painted_s=(\d+\.\d{3}) today_s=(\d+\.\d{3})", out)
+    match = re.fullmatch(r"painted_s=(\d+\.\d{3}) today_s=(\d+\.\d{3}) rss_mb=(\d+)", out)
     assert match, out
     assert float(match[1]) <= float(match[2])
+    assert int(match[3]) > 0
 
 
 def test_demo_creates_its_database_on_first_run_then_opens_it(

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from app.db.migrate import known_revisions
+from app.db.migrate import SCHEMA_HEAD, known_revisions
 from app.models import Base
 
 
@@ -27,9 +27,10 @@ def test_models_match_the_migrations(any_db):
     assert _diff(any_db.engine) == []
 
 
-def test_there_is_one_head():
+def test_there_is_one_head_and_the_app_knows_it():
     head, known = known_revisions()
     assert head in known
+    assert SCHEMA_HEAD == head
 
 
 @pytest.mark.pg
