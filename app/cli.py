@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(shot)
     shot.add_argument("--out", required=True, metavar="DIR")
     shot.add_argument("--size", default="1600x1000", metavar="WxH")
+    shot.add_argument("--theme", choices=("light", "dark"), help="default: the system's")
     return parser
 
 
@@ -102,7 +103,7 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         return _fail(f"--size must look like 1600x1000, not {args.size!r}")
-    for path in take_screenshots(args.db, args.out, (width, height)):
+    for path in take_screenshots(args.db, args.out, (width, height), theme=args.theme):
         print(path)
     return 0
 

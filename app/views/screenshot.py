@@ -47,10 +47,13 @@ def take_screenshots(
     *,
     clock: Callable[[], dt.datetime] = utcnow,
     timeout_s: float = LOAD_TIMEOUT_S,
+    theme: str | None = None,
 ) -> list[Path]:
     """Write ``01-today.png`` etc. for every registered page; returns the paths written.
 
-    A database that cannot be opened raises :class:`app.db.errors.DatabaseError`.
+    ``theme`` is ``"light"`` or ``"dark"`` (default: the system's). Each file is written
+    under a temporary name and renamed into place. A database that cannot be opened
+    raises :class:`app.db.errors.DatabaseError`.
     """
     if QApplication.instance() is None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -59,6 +62,13 @@ def take_screenshots(
     from app.views.main_window import MainWindow
 
     app = application()
+    if theme is not None:
+        from PySide6.QtCore import Qt
+
+        from app.views.theme import apply_theme
+
+        scheme = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}[theme]
+        apply_theme(app, scheme)
     db = open_database(db_url)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,8 +83,11 @@ def take_screenshots(
             _wait(page, timeout_s)
             settle(app)
             path = out / f"{number:02d}-{spec.key}.png"
-            if not window.grab().save(str(path)):
+            partial = path.with_name(f".{path.name}.partial")
+            if not window.grab().save(str(partial), "PNG"):
+                partial.unlink(missing_ok=True)
                 raise OSError(f"Cannot write {path}.")
+            partial.replace(path)
             paths.append(path)
         return paths
     finally:

@@ -29,3 +29,25 @@ def test_a_database_that_cannot_be_opened_raises(tmp_path):
     bad.write_text("not a database")
     with pytest.raises(NotADatabase):
         take_screenshots(str(bad), tmp_path / "shots", (1000, 700))
+
+
+@pytest.mark.parametrize(("theme", "dark"), [("light", False), ("dark", True)])
+def test_the_theme_can_be_chosen_and_no_partial_files_are_left(sample_db, tmp_path, theme, dark):
+    from PySide6.QtWidgets import QApplication
+
+    from app.views.theme import apply_theme
+
+    out = tmp_path / theme
+    try:
+        (path,) = take_screenshots(
+            str(sample_db.url.database),
+            out,
+            (1000, 700),
+            clock=lambda: sample_data.NOW,
+            theme=theme,
+        )[:1]
+        corner = QImage(str(path)).pixelColor(990, 690)  # window background by the status bar
+        assert (corner.lightness() < 128) is dark
+        assert sorted(p.name for p in out.iterdir()) == [p.name for p in sorted(out.glob("*.png"))]
+    finally:
+        apply_theme(QApplication.instance())
