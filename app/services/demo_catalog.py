@@ -568,7 +568,7 @@ RISK_QUESTIONS = [
 
 SCORECARD_CRITERIA = [
     # (name, kind, metric, weight, target, floor)
-    ("SLA attainment", "measured", "sla_attainment", 30.0, 95.0, 70.0),
+    ("SLA attainment", "measured", "sla_attainment", 30.0, 95.0, 60.0),
     ("Mean time to resolve (hours)", "measured", "mttr", 20.0, 48.0, 240.0),
     ("Incident volume", "measured", "incident_count", 10.0, None, None),
     ("Service availability", "measured", "availability", 15.0, 99.9, 98.0),

@@ -34,12 +34,12 @@ def judged_score(rating: int | None) -> float | None:
 
 def volume_score(count: float | None, typical: float) -> float | None:
     """Incident volume against the vendor's own typical volume: at or below it scores 100,
-    and each 1% above it costs 2 points."""
+    and each 1% above it costs a point (double the typical volume scores 0)."""
     if count is None:
         return None
     if typical <= 0:
         return 100.0
-    return round(float(np.clip(100 - (count / typical - 1) * 200, 0, 100)), 1)
+    return round(float(np.clip(100 - (count / typical - 1) * 100, 0, 100)), 1)
 
 
 def weighted_total(parts: Iterable[tuple[float, float | None]]) -> float | None:
