@@ -14,6 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,10 @@ def _instant(seconds: int) -> dt.datetime:
 def default_anchor() -> dt.datetime:
     """The demo's "now": the start of the current hour, so data looks current."""
     return dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class _Generated(SimpleNamespace):
+    """The incident columns of one run, shared by the writers of the tables around them."""
 
 
 class DemoBuilder:
@@ -1107,10 +1112,7 @@ class DemoBuilder:
         assignee_null = new & (rng.random(n) < 0.6)
         group = np.where(new, first_group, group)
         reassign = np.where(new, 0, reassign)
-        first_response = np.where(
-            responded & ~canceled | (canceled & True), opened + response, NONE
-        )
-        first_response = np.where(new, NONE, first_response)
+        first_response = np.where((responded | canceled) & ~new, opened + response, NONE)
         finished = (state == RESOLVED) | (state == CLOSED)
         resolved_at = np.where(finished, resolved, NONE)
         closed_at = np.where(state == CLOSED, resolved + AUTO_CLOSE, NONE)
@@ -1138,19 +1140,31 @@ class DemoBuilder:
             caused_by[hits] = c + 1
 
         # SLA clocks, then the incident rows (made_sla comes from the resolution clock).
-        clocks = self._sla_clocks(
-            opened,
-            priority,
-            first_response,
-            resolved_at,
-            closed_at,
-            canceled,
-            hold_started,
-            hold_start,
-            hold_end,
-            reason,
-            on_hold_now,
+        g = _Generated(
+            opened=opened,
+            priority=priority,
+            caller=caller,
+            assignee=assignee,
+            group=group,
+            first_group=first_group,
+            reassign=reassign,
+            first_response=first_response,
+            resolved_at=resolved_at,
+            closed_at=closed_at,
+            canceled=canceled,
+            state=state,
+            hold_started=hold_started,
+            hold_start=hold_start,
+            hold_end=hold_end,
+            reason=reason,
+            on_hold_now=on_hold_now,
+            first_resolved=first_resolved,
+            reopen1=reopen1,
+            reopen2=reopen2,
+            resolved2=resolved2,
+            new=new,
         )
+        clocks = self._sla_clocks(g)
         made_sla = Nullable(~clocks["resolution_breached"], ~finished)
         self._say(f"{n:,} incidents generated; writing")
 
@@ -1162,6 +1176,7 @@ class DemoBuilder:
         notes = np.array(cat.RESOLUTION_NOTES, dtype=object)[
             rng.integers(0, len(cat.RESOLUTION_NOTES), n)
         ]
+        g.notes = notes
         declared = np.where(major, opened + rng.integers(5, 30, n) * 60, NONE)
         major_status = np.where(
             major,
@@ -1219,29 +1234,7 @@ class DemoBuilder:
         self._say("incidents written")
         self._bulk(SlaClock, clocks["columns"], "SLA clocks")
         self._say("SLA clocks written")
-        self._events(
-            opened,
-            caller,
-            assignee,
-            group,
-            first_group,
-            reassign,
-            first_response,
-            hold_started,
-            hold_start,
-            hold_end,
-            on_hold_now,
-            reason,
-            first_resolved,
-            reopen1,
-            reopen2,
-            resolved2,
-            resolved_at,
-            closed_at,
-            state,
-            notes,
-            new,
-        )
+        self._events(g)
         self._say("incident timelines written")
         self.writer.create_indexes(dropped)
         self._say("incident indexes built")
@@ -1268,22 +1261,9 @@ class DemoBuilder:
         starts_a, counts_a = np.array(starts), np.array(counts)
         return table[starts_a[svc - 1] + self.rng.integers(0, counts_a[svc - 1])]
 
-    def _sla_clocks(
-        self,
-        opened,
-        priority,
-        first_response,
-        resolved_at,
-        closed_at,
-        canceled,
-        hold_started,
-        hold_start,
-        hold_end,
-        reason,
-        on_hold_now,
-    ) -> dict[str, Any]:
+    def _sla_clocks(self, g: _Generated) -> dict[str, Any]:
         n = self.n
-        business = priority >= BUSINESS_HOURS_FROM
+        business = g.priority >= BUSINESS_HOURS_FROM
         cal = self.calendar
         always = BusinessCalendar.always()
 
@@ -1299,47 +1279,47 @@ class DemoBuilder:
             out[business] = cal.add(a[business], s[business])
             return out
 
-        pi = priority - 1
+        pi = g.priority - 1
         columns: dict[str, list[np.ndarray]] = {}
         result: dict[str, Any] = {}
         for target, duration, def_offset, stop in (
-            ("response", RESPONSE_TARGET[pi], 0, first_response),
-            ("resolution", RESOLUTION_TARGET[pi], 5, resolved_at),
+            ("response", RESPONSE_TARGET[pi], 0, g.first_response),
+            ("resolution", RESOLUTION_TARGET[pi], 5, g.resolved_at),
         ):
             stopped = stop != NONE
             end = np.where(stopped, stop, self.anchor)
-            end = np.where(canceled, closed_at, end)
+            end = np.where(g.canceled, g.closed_at, end)
             paused_business = np.zeros(n, dtype=np.int64)
             paused_wall = np.zeros(n, dtype=np.int64)
             if target == "resolution":
-                pausing = hold_started & np.isin(reason, PAUSING_REASONS)
-                p_end = np.minimum(hold_end, end)
-                p_start = np.minimum(hold_start, p_end)
+                pausing = g.hold_started & np.isin(g.reason, PAUSING_REASONS)
+                p_end = np.minimum(g.hold_end, end)
+                p_start = np.minimum(g.hold_start, p_end)
                 paused_business = np.where(pausing, elapsed(p_start, p_end), 0)
                 paused_wall = np.where(pausing, p_end - p_start, 0)
-                paused_now = on_hold_now & np.isin(reason, PAUSING_REASONS)
+                paused_now = g.on_hold_now & np.isin(g.reason, PAUSING_REASONS)
             else:
                 paused_now = np.zeros(n, dtype=bool)
-            used = elapsed(opened, end) - paused_business
-            breached = used > duration if True else None
-            running_breach = ~stopped & (used >= duration)
-            breached = np.where(stopped, used > duration, running_breach)
-            due = add(opened, duration + paused_business)
+            used = elapsed(g.opened, end) - paused_business
+            # A finished clock breached if it used more than its target; a running one as
+            # soon as it has used all of it.
+            breached = np.where(stopped, used > duration, used >= duration)
+            due = add(g.opened, duration + paused_business)
             stage = np.where(
                 stopped,
                 np.where(breached, "breached", "achieved"),
                 np.where(paused_now, "paused", np.where(breached, "breached", "in_progress")),
             )
-            stage = np.where(canceled, "canceled", stage).astype(object)
-            breached = breached & ~canceled
-            stop_at = np.where(canceled, closed_at, np.where(stopped, stop, NONE))
+            stage = np.where(g.canceled, "canceled", stage).astype(object)
+            breached = breached & ~g.canceled
+            stop_at = np.where(g.canceled, g.closed_at, np.where(stopped, stop, NONE))
             columns.setdefault("incident_id", []).append(np.arange(1, n + 1))
-            columns.setdefault("definition_id", []).append(priority + def_offset)
+            columns.setdefault("definition_id", []).append(g.priority + def_offset)
             columns.setdefault("stage", []).append(stage)
-            columns.setdefault("started_at", []).append(opened)
+            columns.setdefault("started_at", []).append(g.opened)
             columns.setdefault("stopped_at", []).append(stop_at)
             columns.setdefault("due_at", []).append(due)
-            columns.setdefault("paused_since", []).append(np.where(paused_now, hold_start, NONE))
+            columns.setdefault("paused_since", []).append(np.where(paused_now, g.hold_start, NONE))
             columns.setdefault("business_elapsed_seconds", []).append(used)
             columns.setdefault("paused_seconds", []).append(paused_wall)
             columns.setdefault("computed_at", []).append(
@@ -1359,30 +1339,7 @@ class DemoBuilder:
         result["columns"] = merged
         return result
 
-    def _events(
-        self,
-        opened,
-        caller,
-        assignee,
-        group,
-        first_group,
-        reassign,
-        first_response,
-        hold_started,
-        hold_start,
-        hold_end,
-        on_hold_now,
-        reason,
-        first_resolved,
-        reopen1,
-        reopen2,
-        resolved2,
-        resolved_at,
-        closed_at,
-        state,
-        notes,
-        new,
-    ) -> None:
+    def _events(self, g: _Generated) -> None:
         rng = self.rng
         n = self.n
         ids = np.arange(1, n + 1)
@@ -1413,38 +1370,38 @@ class DemoBuilder:
                 }
             )
 
-        who = np.where(new, first_group * 0, assignee)
-        moved = reassign > 0
+        who = np.where(g.new, 0, g.assignee)  # nobody has worked a New incident yet
+        moved = g.reassign > 0
         add(
             moved,
-            opened + (np.maximum(first_response, opened) - opened) // 2 + 60,
+            g.opened + (np.maximum(g.first_response, g.opened) - g.opened) // 2 + 60,
             "assignment",
             who,
             "assignment_group",
-            names[first_group - 1],
-            names[group - 1],
+            names[g.first_group - 1],
+            names[g.group - 1],
         )
-        responded = first_response != NONE
+        responded = g.first_response != NONE
         add(
             responded,
-            first_response,
+            g.first_response,
             "work_note",
             who,
             text=np.array(cat.WORK_NOTES, dtype=object)[rng.integers(0, len(cat.WORK_NOTES), n)],
         )
         add(
-            hold_started,
-            hold_start,
+            g.hold_started,
+            g.hold_start,
             "state",
             who,
             "state",
             "In Progress",
             "On Hold",
-            text=HOLD_REASONS[reason],
+            text=HOLD_REASONS[g.reason],
         )
         add(
-            hold_started & ~on_hold_now & (hold_end <= self.anchor),
-            hold_end,
+            g.hold_started & ~g.on_hold_now & (g.hold_end <= self.anchor),
+            g.hold_end,
             "state",
             who,
             "state",
@@ -1452,56 +1409,63 @@ class DemoBuilder:
             "In Progress",
         )
         solved_once = (
-            (first_resolved <= self.anchor)
-            & (state != CANCELED)
-            & ((state == RESOLVED) | (state == CLOSED) | (reopen1 != NONE))
+            (g.first_resolved <= self.anchor)
+            & (g.state != CANCELED)
+            & ((g.state == RESOLVED) | (g.state == CLOSED) | (g.reopen1 != NONE))
         )
         add(
             solved_once,
-            first_resolved,
+            g.first_resolved,
             "state",
             who,
             "state",
             "In Progress",
             "Resolved",
-            text=notes,
+            text=g.notes,
         )
         add(
-            reopen1 != NONE,
-            reopen1,
+            g.reopen1 != NONE,
+            g.reopen1,
             "state",
-            caller,
+            g.caller,
             "state",
             "Resolved",
             "In Progress",
             text="Caller reports the issue is back.",
         )
         add(
-            reopen1 != NONE, resolved2, "state", who, "state", "In Progress", "Resolved", text=notes
+            g.reopen1 != NONE,
+            g.resolved2,
+            "state",
+            who,
+            "state",
+            "In Progress",
+            "Resolved",
+            text=g.notes,
         )
         add(
-            reopen2 != NONE,
-            reopen2,
+            g.reopen2 != NONE,
+            g.reopen2,
             "state",
-            caller,
+            g.caller,
             "state",
             "Resolved",
             "In Progress",
             text="Caller reports the issue is back again.",
         )
         add(
-            reopen2 != NONE,
-            resolved_at,
+            g.reopen2 != NONE,
+            g.resolved_at,
             "state",
             who,
             "state",
             "In Progress",
             "Resolved",
-            text=notes,
+            text=g.notes,
         )
         add(
-            state == CANCELED,
-            closed_at,
+            g.state == CANCELED,
+            g.closed_at,
             "state",
             who,
             "state",
