@@ -118,7 +118,7 @@ class RiskQuestion(Versioned, Base):
     )
 
 
-class RiskOption(Base):
+class RiskOption(Versioned, Base):
     """One answer to a risk question, with its score (0 = no risk)."""
 
     __tablename__ = "risk_option"
@@ -133,7 +133,7 @@ class RiskOption(Base):
     question: Mapped[RiskQuestion] = relationship(back_populates="options")
 
 
-class RiskAnswer(Base):
+class RiskAnswer(Versioned, Base):
     """A change's answer to one risk question."""
 
     __tablename__ = "risk_answer"
@@ -235,7 +235,7 @@ class CabAgendaItem(Versioned, Base):
     votes: Mapped[list[CabVote]] = relationship(back_populates="item", cascade="all, delete-orphan")
 
 
-class CabVote(Base):
+class CabVote(Versioned, Base):
     """One board member's vote on an agenda item."""
 
     __tablename__ = "cab_vote"

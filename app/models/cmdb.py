@@ -46,7 +46,7 @@ class ConfigurationItem(Versioned, Timestamped, Base):
     service: Mapped[Service | None] = relationship()
 
 
-class CIRelation(Base):
+class CIRelation(Versioned, Base):
     """A parent/child link between two CIs (e.g. a host runs a database)."""
 
     __tablename__ = "ci_relation"

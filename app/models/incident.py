@@ -114,7 +114,7 @@ class Incident(Versioned, Timestamped, Base):
 
 
 class IncidentEvent(Base):
-    """One line of an incident's history: a work note, comment, or field change."""
+    """One line of an incident's history: a work note, comment, or field change (append-only)."""
 
     __tablename__ = "incident_event"
     __table_args__ = (Index("ix_incident_event_incident_at", "incident_id", "at"),)
@@ -135,7 +135,7 @@ class IncidentEvent(Base):
 
 
 class MajorIncidentUpdate(Base):
-    """A timestamped status update on a major incident's own timeline."""
+    """A timestamped status update on a major incident's own timeline (append-only)."""
 
     __tablename__ = "major_incident_update"
 
@@ -150,7 +150,7 @@ class MajorIncidentUpdate(Base):
 
 
 class CommunicationLog(Base):
-    """A message sent to stakeholders about a major incident."""
+    """A message sent to stakeholders about a major incident (append-only)."""
 
     __tablename__ = "communication_log"
 
@@ -221,7 +221,7 @@ class Outage(Versioned, Base):
 
 
 class SurveyResponse(Base):
-    """A caller's satisfaction survey answer for a resolved incident."""
+    """A caller's satisfaction survey answer for a resolved incident (append-only)."""
 
     __tablename__ = "survey_response"
     __table_args__ = (

@@ -15,7 +15,7 @@ team_member = Table(
 )
 
 
-class Country(Base):
+class Country(Versioned, Base):
     """An ISO 3166 country; people's public holidays follow it."""
 
     __tablename__ = "country"

@@ -70,7 +70,7 @@ class ScheduleLayer(Versioned, Base):
     )
 
 
-class LayerMember(Base):
+class LayerMember(Versioned, Base):
     """A person's place in a layer's rotation."""
 
     __tablename__ = "layer_member"

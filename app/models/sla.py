@@ -46,7 +46,7 @@ class BusinessSchedule(Versioned, Timestamped, Base):
     )
 
 
-class BusinessHours(Base):
+class BusinessHours(Versioned, Base):
     """One span of business hours on a weekday (0 = Monday), in minutes from midnight."""
 
     __tablename__ = "business_hours"
@@ -67,7 +67,7 @@ class BusinessHours(Base):
     schedule: Mapped[BusinessSchedule] = relationship(back_populates="hours")
 
 
-class Holiday(Base):
+class Holiday(Versioned, Base):
     """A non-working day: of a business schedule, or a public holiday of a country."""
 
     __tablename__ = "holiday"

@@ -42,6 +42,7 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=2), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_country'))
     )
     op.create_table('priority_rule',
@@ -149,6 +150,7 @@ def upgrade() -> None:
     sa.Column('question_id', sa.Integer(), nullable=False),
     sa.Column('label', sa.String(length=200), nullable=False),
     sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['question_id'], ['risk_question.id'], name=op.f('fk_risk_option_question_id_risk_question'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_risk_option'))
     )
@@ -190,24 +192,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scorecard_period')),
     sa.UniqueConstraint('vendor_id', 'template_id', 'period', name=op.f('uq_scorecard_period_vendor_id_template_id_period'))
     )
-    op.create_table('team',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('email', sa.String(length=200), nullable=True),
-    sa.Column('manager_id', sa.Integer(), nullable=True),
-    sa.Column('parent_id', sa.Integer(), nullable=True),
-    sa.Column('vendor_id', sa.Integer(), nullable=True),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
-    sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['manager_id'], ['person.id'], name=op.f('fk_team_manager_id_person')),
-    sa.ForeignKeyConstraint(['parent_id'], ['team.id'], name=op.f('fk_team_parent_id_team')),
-    sa.ForeignKeyConstraint(['vendor_id'], ['vendor.id'], name=op.f('fk_team_vendor_id_vendor')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_team')),
-    sa.UniqueConstraint('name', name=op.f('uq_team_name'))
-    )
     op.create_table('vendor_contact',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('vendor_id', sa.Integer(), nullable=False),
@@ -242,6 +226,7 @@ def upgrade() -> None:
     sa.Column('weekday', sa.SmallInteger(), nullable=False),
     sa.Column('start_minute', sa.SmallInteger(), nullable=False),
     sa.Column('end_minute', sa.SmallInteger(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.CheckConstraint('start_minute < end_minute', name=op.f('ck_business_hours_span_order')),
     sa.CheckConstraint('start_minute >= 0 AND end_minute <= 1440', name=op.f('ck_business_hours_minute_range')),
     sa.CheckConstraint('weekday BETWEEN 0 AND 6', name=op.f('ck_business_hours_weekday_range')),
@@ -305,6 +290,7 @@ def upgrade() -> None:
     sa.Column('country_code', sa.String(length=2), nullable=True),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['country_code'], ['country.code'], name=op.f('fk_holiday_country_code_country')),
     sa.ForeignKeyConstraint(['schedule_id'], ['business_schedule.id'], name=op.f('fk_holiday_schedule_id_business_schedule'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_holiday')),
@@ -329,22 +315,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('leave', schema=None) as batch_op:
         batch_op.create_index('ix_leave_person_span', ['person_id', 'starts_on', 'ends_on'], unique=False)
-
-    op.create_table('oncall_schedule',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=120), nullable=False),
-    sa.Column('team_id', sa.Integer(), nullable=True),
-    sa.Column('timezone', sa.String(length=64), nullable=False),
-    sa.Column('description', sa.Text(), nullable=False),
-    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
-    sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_oncall_schedule_team_id_team')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_oncall_schedule')),
-    sa.UniqueConstraint('name', name=op.f('uq_oncall_schedule_name'))
-    )
-    with op.batch_alter_table('oncall_schedule', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_oncall_schedule_team_id'), ['team_id'], unique=False)
 
     op.create_table('review_action',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -390,6 +360,79 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['period_id'], ['scorecard_period.id'], name=op.f('fk_scorecard_score_period_id_scorecard_period'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scorecard_score')),
     sa.UniqueConstraint('period_id', 'criterion_id', name=op.f('uq_scorecard_score_period_id_criterion_id'))
+    )
+    op.create_table('team',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('email', sa.String(length=200), nullable=True),
+    sa.Column('manager_id', sa.Integer(), nullable=True),
+    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.Column('vendor_id', sa.Integer(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['manager_id'], ['person.id'], name=op.f('fk_team_manager_id_person')),
+    sa.ForeignKeyConstraint(['parent_id'], ['team.id'], name=op.f('fk_team_parent_id_team')),
+    sa.ForeignKeyConstraint(['vendor_id'], ['vendor.id'], name=op.f('fk_team_vendor_id_vendor')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_team')),
+    sa.UniqueConstraint('name', name=op.f('uq_team_name'))
+    )
+    op.create_table('audit_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('entity', sa.String(length=40), nullable=False),
+    sa.Column('entity_id', sa.String(length=40), nullable=False),
+    sa.Column('action', sa.String(length=10), nullable=False),
+    sa.Column('field', sa.String(length=60), nullable=True),
+    sa.Column('old_value', sa.Text(), nullable=True),
+    sa.Column('new_value', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_audit_log_user_id_app_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
+    )
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_log_at', ['at'], unique=False)
+        batch_op.create_index('ix_audit_log_entity', ['entity', 'entity_id', 'at'], unique=False)
+
+    op.create_table('cab_attendee',
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('present', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['cab_meeting.id'], name=op.f('fk_cab_attendee_meeting_id_cab_meeting'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_cab_attendee_person_id_person'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('meeting_id', 'person_id', name=op.f('pk_cab_attendee'))
+    )
+    op.create_table('oncall_schedule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_oncall_schedule_team_id_team')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oncall_schedule')),
+    sa.UniqueConstraint('name', name=op.f('uq_oncall_schedule_name'))
+    )
+    with op.batch_alter_table('oncall_schedule', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_oncall_schedule_team_id'), ['team_id'], unique=False)
+
+    op.create_table('saved_view',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('page', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('definition', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_saved_view_user_id_app_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_saved_view')),
+    sa.UniqueConstraint('user_id', 'page', 'name', name=op.f('uq_saved_view_user_id_page_name'))
     )
     op.create_table('service',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -445,32 +488,6 @@ def upgrade() -> None:
     with op.batch_alter_table('team_member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_team_member_person_id'), ['person_id'], unique=False)
 
-    op.create_table('audit_log',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('username', sa.String(length=64), nullable=False),
-    sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('entity', sa.String(length=40), nullable=False),
-    sa.Column('entity_id', sa.String(length=40), nullable=False),
-    sa.Column('action', sa.String(length=10), nullable=False),
-    sa.Column('field', sa.String(length=60), nullable=True),
-    sa.Column('old_value', sa.Text(), nullable=True),
-    sa.Column('new_value', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_audit_log_user_id_app_user'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
-    )
-    with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_log_at', ['at'], unique=False)
-        batch_op.create_index('ix_audit_log_entity', ['entity', 'entity_id', 'at'], unique=False)
-
-    op.create_table('cab_attendee',
-    sa.Column('meeting_id', sa.Integer(), nullable=False),
-    sa.Column('person_id', sa.Integer(), nullable=False),
-    sa.Column('present', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['meeting_id'], ['cab_meeting.id'], name=op.f('fk_cab_attendee_meeting_id_cab_meeting'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_cab_attendee_person_id_person'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('meeting_id', 'person_id', name=op.f('pk_cab_attendee'))
-    )
     op.create_table('change_request',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=20), nullable=False),
@@ -595,19 +612,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['schedule_id'], ['oncall_schedule.id'], name=op.f('fk_roster_schedule_id_oncall_schedule'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_roster'))
     )
-    op.create_table('saved_view',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('page', sa.String(length=40), nullable=False),
-    sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('definition', sa.Text(), nullable=False),
-    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
-    sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_saved_view_user_id_app_user'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_saved_view')),
-    sa.UniqueConstraint('user_id', 'page', 'name', name=op.f('uq_saved_view_user_id_page_name'))
-    )
     op.create_table('schedule_layer',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('schedule_id', sa.Integer(), nullable=False),
@@ -706,6 +710,7 @@ def upgrade() -> None:
     sa.Column('parent_id', sa.Integer(), nullable=False),
     sa.Column('child_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.CheckConstraint('parent_id <> child_id', name=op.f('ck_ci_relation_not_self')),
     sa.ForeignKeyConstraint(['child_id'], ['ci.id'], name=op.f('fk_ci_relation_child_id_ci'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['parent_id'], ['ci.id'], name=op.f('fk_ci_relation_parent_id_ci'), ondelete='CASCADE'),
@@ -808,6 +813,7 @@ def upgrade() -> None:
     sa.Column('layer_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['layer_id'], ['schedule_layer.id'], name=op.f('fk_layer_member_layer_id_schedule_layer'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_layer_member_person_id_person')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_layer_member'))
@@ -820,6 +826,7 @@ def upgrade() -> None:
     sa.Column('change_id', sa.Integer(), nullable=False),
     sa.Column('question_id', sa.Integer(), nullable=False),
     sa.Column('option_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['change_id'], ['change_request.id'], name=op.f('fk_risk_answer_change_id_change_request'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['option_id'], ['risk_option.id'], name=op.f('fk_risk_answer_option_id_risk_option')),
     sa.ForeignKeyConstraint(['question_id'], ['risk_question.id'], name=op.f('fk_risk_answer_question_id_risk_question')),
@@ -870,6 +877,7 @@ def upgrade() -> None:
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('vote', sa.String(length=10), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.ForeignKeyConstraint(['agenda_item_id'], ['cab_agenda_item.id'], name=op.f('fk_cab_vote_agenda_item_id_cab_agenda_item'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_cab_vote_person_id_person')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cab_vote')),
@@ -1027,6 +1035,7 @@ def upgrade() -> None:
     )
 
 
+
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('corrective_action', schema=None) as batch_op:
@@ -1121,7 +1130,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_schedule_layer_schedule_id'))
 
     op.drop_table('schedule_layer')
-    op.drop_table('saved_view')
     op.drop_table('roster')
     op.drop_table('problem')
     op.drop_table('escalation_policy')
@@ -1136,18 +1144,24 @@ def downgrade() -> None:
         batch_op.drop_index('ix_change_request_assignee_start')
 
     op.drop_table('change_request')
-    op.drop_table('cab_attendee')
-    with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_log_entity')
-        batch_op.drop_index('ix_audit_log_at')
-
-    op.drop_table('audit_log')
     with op.batch_alter_table('team_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_team_member_person_id'))
 
     op.drop_table('team_member')
     op.drop_table('sla_definition')
     op.drop_table('service')
+    op.drop_table('saved_view')
+    with op.batch_alter_table('oncall_schedule', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_oncall_schedule_team_id'))
+
+    op.drop_table('oncall_schedule')
+    op.drop_table('cab_attendee')
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_log_entity')
+        batch_op.drop_index('ix_audit_log_at')
+
+    op.drop_table('audit_log')
+    op.drop_table('team')
     op.drop_table('scorecard_score')
     with op.batch_alter_table('roster_preference', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_roster_preference_person_id'))
@@ -1157,10 +1171,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_review_action_period_id'))
 
     op.drop_table('review_action')
-    with op.batch_alter_table('oncall_schedule', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_oncall_schedule_team_id'))
-
-    op.drop_table('oncall_schedule')
     with op.batch_alter_table('leave', schema=None) as batch_op:
         batch_op.drop_index('ix_leave_person_span')
 
@@ -1190,7 +1200,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_vendor_contact_vendor_id'))
 
     op.drop_table('vendor_contact')
-    op.drop_table('team')
     op.drop_table('scorecard_period')
     with op.batch_alter_table('scorecard_criterion', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scorecard_criterion_template_id'))
