@@ -6,12 +6,18 @@ just to import the GUI and database libraries.
 
     python -m bench                      # 1,000,000 incidents (builds the database once)
     python -m bench --incidents 100000   # a quicker look
-    python -m bench --db PATH            # reuse a demo database built earlier
+    python -m bench --db PATH            # reuse a demo database built earlier (it may be written)
+    python -m bench --only queue,export  # some areas only
+
+After the foundation's figures, each area's benchmark module (``bench/bench_<area>.py``,
+with ``main(db_path)``) runs on the same database.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -21,6 +27,8 @@ import time
 from pathlib import Path
 
 FLOOR = "import PySide6.QtWidgets, sqlalchemy, pyqtgraph, openpyxl"
+#: Area benchmarks run after the foundation's, in this order, when their module exists.
+AREAS = ("queue", "sla", "export")
 
 
 def emit(name: str, value: object) -> None:
@@ -86,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="an existing demo database (skips generation)")
     parser.add_argument("--runs", type=int, default=5, help="repeats for each start-up timing")
+    parser.add_argument(
+        "--only", default="", help="comma-separated areas: start," + ",".join(AREAS)
+    )
     args = parser.parse_args(argv)
+    only = {a.strip() for a in args.only.split(",") if a.strip()}
     emit("python", sys.version.split()[0])
     emit("cpus", os.cpu_count())
     if args.db:
@@ -94,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         db = Path(tempfile.mkdtemp(prefix="servicedeck-bench-")) / "bench.db"
         bench_demo(db, args.incidents)
-    bench_start(db, args.runs)
+    if not only or "start" in only:
+        bench_start(db, args.runs)
+    for area in AREAS:
+        module = f"bench.bench_{area}"
+        if (not only or area in only) and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).main(str(db))
     return 0
 
 
