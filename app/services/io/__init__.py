@@ -1,0 +1,1 @@
+"""Files that move in and out of Servicedeck: workbooks now, calendars and imports later."""
