@@ -1,0 +1,671 @@
+"""SLA engine: definitions as data, and clocks computed from each incident's state history.
+
+Condition language
+------------------
+Each condition of an SLA definition (``applies_to``, ``start_condition``,
+``pause_condition``, ``stop_condition``, ``cancel_condition``) is a JSON object that maps an
+incident field to the values it may take::
+
+    {"priority": [1, 2]}
+    {"state": ["On Hold"], "hold_reason": ["Awaiting Caller", "Awaiting Vendor"]}
+
+* Every key must match (AND); the values listed under one key are alternatives (OR).
+* A lone value stands for a one-item list. Values compare as text, so ``1`` and ``"1"``
+  match; ``null`` matches an empty field, and a field the incident lacks is empty.
+* ``first_response`` takes ``true`` or ``false``: whether ``first_response_at`` has passed
+  at that instant. ``{"first_response": true}`` is the stop condition of response SLAs.
+* An empty object matches every incident in ``applies_to`` and ``start_condition``, and
+  none in ``pause_condition``, ``stop_condition`` and ``cancel_condition``.
+* ``state`` and ``hold_reason`` follow the incident's history (its ``state`` events, whose
+  ``text`` is the hold reason when the new state is On Hold); every other field is read
+  from the incident as it is now.
+
+How a clock runs
+----------------
+* A definition attaches to an incident when ``applies_to`` matches the incident and its
+  clock starts at the first instant of the history at which ``start_condition`` holds.
+* The history is cut at every state change and at ``first_response_at``. In each piece the
+  clock is canceled if the cancel condition holds, else stopped if the stop condition
+  holds, else paused if the pause condition holds, else running. Only running pieces add
+  business time (on the definition's schedule); paused pieces add wall time to
+  ``paused_seconds``.
+* The stage is that of the piece at ``now``: canceled; stopped -> achieved, or breached if
+  the business time used exceeds the target; paused; running -> in progress, or breached
+  once the time used reaches the target. Canceled clocks never count as breached.
+* Stopping is not final: a reopen (Resolved -> In Progress) resumes the resolution clock
+  with the business time it had already used; the time spent resolved does not count.
+* ``due_at`` is when the clock breaches (breached) or would breach if it ran on without a
+  pause from ``now`` (a paused clock's due time moves with ``now``), or from the stop of a
+  stopped clock. Warnings are raised at 50% and 75% of the target; 100% is a breach.
+* A running clock whose definition no longer applies (say the priority changed) is
+  canceled at that moment. An inactive definition attaches no new clocks, but clocks it
+  already has run to their end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.models.base import utcnow
+from app.models.enums import IncidentState, SlaStage
+from app.models.incident import Incident, IncidentEvent
+from app.models.sla import BusinessHours, BusinessSchedule, Holiday, SlaClock, SlaDefinition
+from app.services.business_time import BusinessCalendar, Span, from_epoch
+from app.services.progress import Progress, silent
+
+RUNNING, PAUSED, STOPPED, CANCELED = 0, 1, 2, 3
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SPEC_CACHE = "sla_engine.specs"
+_WRITE_CHUNK = 2_000
+#: Fields a condition reads from the history rather than from the incident as it is now.
+_HISTORY_FIELDS = frozenset({"state", "hold_reason", "first_response"})
+#: Calendars shared by every session of the process: building one costs ~15 ms.
+_CALENDARS: dict[BusinessCalendar, BusinessCalendar] = {}
+
+StateEntry = tuple[dt.datetime, str, str | None]
+
+
+class SlaWarning(StrEnum):
+    """How close a clock is to its target (DOMAIN.md: warnings at 50% and 75%)."""
+
+    NONE = "none"
+    HALF = "50"
+    THREE_QUARTERS = "75"
+    BREACHED = "breached"
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed condition: each field with the values it may take, and first_response."""
+
+    tests: tuple[tuple[str, frozenset[str | None]], ...] = ()
+    first_response: bool | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any] | None) -> Condition:
+        """From the JSON form described in the module docstring."""
+        tests = []
+        first_response = None
+        for key, values in sorted((raw or {}).items()):
+            if key == "first_response":
+                first_response = bool(values)
+                continue
+            listed = values if isinstance(values, list | tuple) else [values]
+            tests.append((key, frozenset(_text(v) for v in listed)))
+        return cls(tuple(tests), first_response)
+
+    @property
+    def empty(self) -> bool:
+        return not self.tests and self.first_response is None
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(key for key, _ in self.tests)
+
+    def matches(self, record: Mapping[str, Any], responded: bool) -> bool:
+        """Whether ``record`` (field -> value) satisfies every test."""
+        if self.first_response is not None and responded != self.first_response:
+            return False
+        return all(_text(record.get(key)) in allowed for key, allowed in self.tests)
+
+
+@dataclass(frozen=True)
+class SlaSpec:
+    """An SLA definition ready to run: its target, conditions and business calendar."""
+
+    id: int
+    name: str
+    kind: str
+    target: str
+    duration_seconds: int
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar.always)
+    applies_to: Condition = Condition()
+    start: Condition = Condition()
+    pause: Condition = Condition()
+    stop: Condition = Condition()
+    cancel: Condition = Condition()
+    active: bool = True
+
+    @classmethod
+    def make(
+        cls,
+        id: int,
+        name: str,
+        target: str,
+        duration_seconds: int,
+        calendar: BusinessCalendar | None = None,
+        *,
+        kind: str = "SLA",
+        active: bool = True,
+        **conditions: Mapping[str, Any] | None,
+    ) -> SlaSpec:
+        """From JSON conditions named ``applies_to``, ``start``, ``pause``, ``stop``, ``cancel``."""
+        parsed = {name: Condition.parse(raw) for name, raw in conditions.items()}
+        return cls(
+            id, name, kind, target, duration_seconds, calendar or _intern(None), active=active,
+            **parsed,
+        )  # fmt: skip
+
+    @property
+    def incident_fields(self) -> frozenset[str]:
+        """The fields of the incident as it is now that the conditions read."""
+        keys = frozenset().union(
+            *(c.fields for c in (self.applies_to, self.start, self.pause, self.stop, self.cancel))
+        )
+        return keys - _HISTORY_FIELDS
+
+    @property
+    def history_only(self) -> bool:
+        """Whether pause, stop and cancel read only the history (so results can be shared)."""
+        fields = self.pause.fields | self.stop.fields | self.cancel.fields
+        return fields <= _HISTORY_FIELDS
+
+    def applies(self, fields: Mapping[str, Any]) -> bool:
+        """Whether the definition applies to an incident with these current fields."""
+        responded = fields.get("first_response_at") is not None
+        return self.applies_to.matches(fields, responded)
+
+    def classify(self, record: Mapping[str, Any], responded: bool) -> int:
+        """RUNNING, PAUSED, STOPPED or CANCELED for an incident looking like ``record``."""
+        for condition, outcome in ((self.cancel, CANCELED), (self.stop, STOPPED)):
+            if not condition.empty and condition.matches(record, responded):
+                return outcome
+        if not self.pause.empty and self.pause.matches(record, responded):
+            return PAUSED
+        return RUNNING
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """An incident's states from ``opened_at`` on, its first response, and other fields."""
+
+    states: tuple[StateEntry, ...]
+    first_response_at: dt.datetime | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def of(
+        cls,
+        states: Iterable[StateEntry],
+        first_response_at: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Timeline:
+        return cls(tuple(states), first_response_at, fields)
+
+    def points(self) -> list[tuple[int, dict[str, Any], bool]]:
+        """(epoch instant, record, responded) at each change, first response included."""
+        respond = None if self.first_response_at is None else _epoch(self.first_response_at)
+        instants = [_epoch(t) for t, _, _ in self.states]
+        out: list[tuple[int, dict[str, Any], bool]] = []
+        for k, (t, (_, state, hold)) in enumerate(zip(instants, self.states, strict=True)):
+            record = {**self.fields, "state": state, "hold_reason": hold}
+            out.append((t, record, respond is not None and t >= respond))
+            following = instants[k + 1] if k + 1 < len(instants) else None
+            if respond is not None and t < respond and (following is None or respond < following):
+                out.append((respond, record, True))
+        return out
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """Where an SLA clock stands at ``computed_at``."""
+
+    stage: SlaStage
+    started_at: dt.datetime
+    stopped_at: dt.datetime | None
+    duration_seconds: int
+    business_elapsed_seconds: int
+    business_left_seconds: int
+    percent: float
+    paused_seconds: int
+    paused_since: dt.datetime | None
+    due_at: dt.datetime
+    breached: bool
+    warning: SlaWarning
+    computed_at: dt.datetime
+
+    def columns(self) -> dict[str, Any]:
+        """The values of the stored ``SlaClock`` columns."""
+        return {
+            "stage": self.stage.value,
+            "started_at": self.started_at,
+            "stopped_at": self.stopped_at,
+            "due_at": self.due_at,
+            "paused_since": self.paused_since,
+            "business_elapsed_seconds": self.business_elapsed_seconds,
+            "paused_seconds": self.paused_seconds,
+            "computed_at": self.computed_at,
+            "breached": self.breached,
+        }
+
+
+def _epoch(value: dt.datetime) -> int:
+    return int((value - _EPOCH).total_seconds())
+
+
+def _intern(calendar: BusinessCalendar | None) -> BusinessCalendar:
+    calendar = calendar or BusinessCalendar.always()
+    return _CALENDARS.setdefault(calendar, calendar)
+
+
+# --- definitions -------------------------------------------------------------------------
+
+
+def load_specs(session: Session, refresh: bool = False) -> dict[int, SlaSpec]:
+    """Every SLA definition as a spec by id (inactive ones too), cached in the session."""
+    cached = session.info.get(_SPEC_CACHE)
+    if cached is not None and not refresh:
+        return cached
+    calendars = _calendars(session)
+    specs = {}
+    for d in session.scalars(select(SlaDefinition).order_by(SlaDefinition.id)):
+        specs[d.id] = SlaSpec(
+            id=d.id,
+            name=d.name,
+            kind=d.kind,
+            target=d.target,
+            duration_seconds=d.duration_seconds,
+            calendar=calendars.get(d.schedule_id) or _intern(None),
+            applies_to=Condition.parse(d.applies_to),
+            start=Condition.parse(d.start_condition),
+            pause=Condition.parse(d.pause_condition),
+            stop=Condition.parse(d.stop_condition),
+            cancel=Condition.parse(d.cancel_condition),
+            active=d.active,
+        )
+    session.info[_SPEC_CACHE] = specs
+    return specs
+
+
+def _calendars(session: Session) -> dict[int, BusinessCalendar]:
+    """A calendar per business schedule: its hours, its own and its country's holidays."""
+    schedules = session.execute(
+        select(BusinessSchedule.id, BusinessSchedule.timezone, BusinessSchedule.country_code)
+    ).all()
+    spans: dict[int, list[Span]] = {s.id: [] for s in schedules}
+    for h in session.execute(
+        select(BusinessHours.schedule_id, BusinessHours.weekday, BusinessHours.start_minute,
+               BusinessHours.end_minute)
+    ):  # fmt: skip
+        spans[h.schedule_id].append(Span(h.weekday, h.start_minute * 60, h.end_minute * 60))
+    codes = {s.country_code for s in schedules if s.country_code}
+    by_schedule: dict[int, set[dt.date]] = {}
+    by_country: dict[str, set[dt.date]] = {}
+    for h in session.execute(
+        select(Holiday.schedule_id, Holiday.country_code, Holiday.day).where(
+            or_(Holiday.schedule_id.is_not(None), Holiday.country_code.in_(codes))
+        )
+    ):
+        if h.schedule_id is not None:
+            by_schedule.setdefault(h.schedule_id, set()).add(h.day)
+        else:
+            by_country.setdefault(h.country_code, set()).add(h.day)
+    out = {}
+    for s in schedules:
+        days = by_schedule.get(s.id, set()) | by_country.get(s.country_code, set())
+        # A schedule without hours has empty spans, which BusinessCalendar reads as 24x7:
+        # a clock on a half-made schedule then runs rather than silently never breaching.
+        calendar = BusinessCalendar(tuple(sorted(spans[s.id])), s.timezone, frozenset(days))
+        out[s.id] = _intern(calendar)
+    return out
+
+
+# --- clocks ------------------------------------------------------------------------------
+
+
+def start_of(spec: SlaSpec, timeline: Timeline) -> dt.datetime | None:
+    """The first instant of the history at which the clock's start condition holds."""
+    for t, record, responded in timeline.points():
+        if spec.start.empty or spec.start.matches(record, responded):
+            return from_epoch(t)
+    return None
+
+
+def clock_state(
+    spec: SlaSpec,
+    timeline: Timeline,
+    now: dt.datetime,
+    started_at: dt.datetime | None = None,
+) -> ClockState:
+    """Where the clock of ``spec`` on an incident with this history stands at ``now``."""
+    return compute_clocks([(spec, timeline, started_at)], now)[0]
+
+
+@dataclass
+class _Walk:
+    """One clock's history cut into pieces (epoch seconds), before the business arithmetic."""
+
+    start: int
+    running: list[tuple[int, int]]
+    paused_wall: int
+    current: int
+    since: int
+
+
+def _walk(
+    spec: SlaSpec,
+    points: list[tuple[int, dict[str, Any], bool]],
+    start: int,
+    now: int,
+    memo: dict[tuple[Any, ...], int],
+) -> _Walk:
+    running: list[tuple[int, int]] = []
+    paused_wall = 0
+    classes: list[tuple[int, int]] = []  # (instant, class) of each point up to now
+    for k, (t, record, responded) in enumerate(points):
+        if t > now and k > 0:
+            break
+        key = (spec.id, record["state"], record["hold_reason"], responded)
+        if not spec.history_only:
+            key += (id(record),)
+        cls = memo.get(key)
+        if cls is None:
+            cls = memo[key] = spec.classify(record, responded)
+        end = points[k + 1][0] if k + 1 < len(points) else now
+        a, b = max(t, start), min(end, now)
+        if b > a and cls == RUNNING:
+            running.append((a, b))
+        elif b > a and cls == PAUSED:
+            paused_wall += b - a
+        classes.append((t, cls))
+    current = classes[-1][1]
+    # Stopped and canceled pieces in a row (Resolved, then Closed) make one stop.
+    group = (current,) if current < STOPPED else (STOPPED, CANCELED)
+    since = classes[-1][0]
+    for t, cls in reversed(classes):
+        if cls not in group:
+            break
+        since = t
+    return _Walk(start, running, paused_wall, current, max(since, start))
+
+
+def compute_clocks(
+    items: Sequence[tuple[SlaSpec, Timeline, dt.datetime | None]],
+    now: dt.datetime,
+) -> list[ClockState]:
+    """Clock states for many (spec, history, started_at) at once: numpy per calendar.
+
+    ``started_at`` None means the start condition decides; a history in which it never
+    holds raises ``ValueError``.
+    """
+    now_s = _epoch(now)
+    memo: dict[tuple[Any, ...], int] = {}
+    walks = []
+    points_of: dict[int, list[tuple[int, dict[str, Any], bool]]] = {}
+    for spec, timeline, started_at in items:
+        points = points_of.get(id(timeline))
+        if points is None:
+            points = points_of[id(timeline)] = timeline.points()
+        if started_at is None:
+            started_at = start_of(spec, timeline)
+            if started_at is None:
+                raise ValueError(f"the start condition of {spec.name!r} never held")
+        walks.append(_walk(spec, points, _epoch(started_at), now_s, memo))
+    specs = [spec for spec, _, _ in items]
+    return _finish(specs, walks, now_s)
+
+
+def _finish(specs: list[SlaSpec], walks: list[_Walk], now: int) -> list[ClockState]:
+    """The business arithmetic for every walk, one numpy call per calendar and question."""
+    n = len(walks)
+    duration = np.array([s.duration_seconds for s in specs], dtype=np.int64)
+    owner = np.array([i for i, w in enumerate(walks) for _ in w.running], dtype=np.int64)
+    a = np.array([p[0] for w in walks for p in w.running], dtype=np.int64)
+    b = np.array([p[1] for w in walks for p in w.running], dtype=np.int64)
+    calendars = list(dict.fromkeys(s.calendar for s in specs))
+    cal_of = np.array([calendars.index(s.calendar) for s in specs], dtype=np.int64)
+    seg_cal = cal_of[owner]
+    business = np.zeros(len(a), dtype=np.int64)
+    for g, cal in enumerate(calendars):
+        m = seg_cal == g
+        if m.any():
+            business[m] = cal.elapsed(a[m], b[m])
+    elapsed = np.zeros(n, dtype=np.int64)
+    np.add.at(elapsed, owner, business)
+
+    # The instant of breach lies in the piece where a clock's running total reaches its
+    # target: ``need`` is what the target still wanted when that piece began.
+    need = duration[owner]
+    if len(a):
+        before = np.cumsum(business) - business
+        first = np.minimum(np.searchsorted(owner, np.arange(n)), len(a) - 1)
+        need = need - (before - before[first][owner])
+    crossing = (need > 0) & (need <= business)
+    ref = np.array([w.since if w.current >= STOPPED else now for w in walks], dtype=np.int64)
+    left = np.maximum(duration - elapsed, 0)
+    due = np.array([w.start for w in walks], dtype=np.int64)  # a zero target is due at once
+    for g, cal in enumerate(calendars):
+        m = crossing & (seg_cal == g)
+        if m.any():
+            due[owner[m]] = cal.add(a[m], need[m])
+        m = (cal_of == g) & (left > 0)
+        if m.any():
+            due[m] = cal.add(ref[m], left[m])
+    return [
+        _state(spec, walk, int(elapsed[i]), int(due[i]), now)
+        for i, (spec, walk) in enumerate(zip(specs, walks, strict=True))
+    ]
+
+
+def _state(spec: SlaSpec, walk: _Walk, elapsed: int, due: int, now: int) -> ClockState:
+    duration = spec.duration_seconds
+    current = walk.current
+    if current == CANCELED:
+        stage, breached = SlaStage.CANCELED, False
+    elif current == STOPPED:
+        breached = elapsed > duration
+        stage = SlaStage.BREACHED if breached else SlaStage.ACHIEVED
+    else:
+        breached = elapsed >= duration
+        if current == PAUSED:
+            stage = SlaStage.PAUSED
+        else:
+            stage = SlaStage.BREACHED if breached else SlaStage.IN_PROGRESS
+    percent = elapsed / duration * 100 if duration > 0 else 100.0
+    stopped = current >= STOPPED
+    return ClockState(
+        stage=stage,
+        started_at=from_epoch(walk.start),
+        stopped_at=from_epoch(walk.since) if stopped else None,
+        duration_seconds=duration,
+        business_elapsed_seconds=elapsed,
+        business_left_seconds=max(duration - elapsed, 0),
+        percent=percent,
+        paused_seconds=walk.paused_wall,
+        paused_since=from_epoch(walk.since) if current == PAUSED else None,
+        due_at=from_epoch(due),
+        breached=breached,
+        warning=_warning(stage, breached, percent),
+        computed_at=from_epoch(walk.since if stopped else now),
+    )
+
+
+def _warning(stage: SlaStage, breached: bool, percent: float) -> SlaWarning:
+    if stage == SlaStage.CANCELED:
+        return SlaWarning.NONE
+    if breached:
+        return SlaWarning.BREACHED
+    if percent >= 75:
+        return SlaWarning.THREE_QUARTERS
+    return SlaWarning.HALF if percent >= 50 else SlaWarning.NONE
+
+
+def _withdrawn(state: ClockState, now: dt.datetime) -> ClockState:
+    """A running clock canceled at ``now`` because its definition no longer applies."""
+    if state.stopped_at is not None:
+        return state
+    return replace(
+        state,
+        stage=SlaStage.CANCELED,
+        stopped_at=now,
+        paused_since=None,
+        breached=False,
+        warning=SlaWarning.NONE,
+        computed_at=now,
+    )
+
+
+# --- persisting --------------------------------------------------------------------------
+
+
+def build_timeline(
+    opened_at: dt.datetime,
+    state: str,
+    hold_reason: str | None,
+    first_response_at: dt.datetime | None,
+    events: Iterable[tuple[dt.datetime, str | None, str | None]],
+    fields: Mapping[str, Any] | None = None,
+) -> Timeline:
+    """An incident's history: New at ``opened_at``, then each state event (at, new, text)."""
+    on_hold = IncidentState.ON_HOLD.value
+    entries: list[StateEntry] = [(opened_at, IncidentState.NEW.value, None)]
+    for at, new, text in events:
+        if new:
+            entries.append((max(at, entries[-1][0]), new, text if new == on_hold else None))
+    hold = hold_reason if state == on_hold else None
+    last_at, last_state, last_hold = entries[-1]
+    if (last_state, last_hold) != (state, hold):
+        # The events do not end in the incident's state (no events at all, or a step such
+        # as Closed that writes none): the current state holds from the last change on.
+        entries.append((last_at, state, hold))
+    return Timeline(tuple(entries), first_response_at, dict(fields or {}))
+
+
+def _condition_fields(specs: Mapping[int, SlaSpec]) -> list[str]:
+    """Incident columns the conditions read, beyond the history."""
+    wanted = frozenset().union(*(s.incident_fields for s in specs.values()))
+    return sorted(wanted & set(Incident.__table__.c.keys()))
+
+
+def _state_events(incident_ids: Any) -> Any:
+    return (
+        select(IncidentEvent.incident_id, IncidentEvent.at, IncidentEvent.new_value,
+               IncidentEvent.text)
+        .where(IncidentEvent.kind == "state", IncidentEvent.incident_id.in_(incident_ids))
+        .order_by(IncidentEvent.incident_id, IncidentEvent.at, IncidentEvent.id)
+    )  # fmt: skip
+
+
+def _settle(spec: SlaSpec, state: ClockState, applies: bool, now: dt.datetime) -> ClockState:
+    """A running clock whose definition stopped applying is canceled now."""
+    return state if applies else _withdrawn(state, now)
+
+
+def apply_to_incident(
+    session: Session, incident: Incident, now: dt.datetime | None = None
+) -> list[SlaClock]:
+    """Attach newly applicable SLA clocks to a flushed incident and update all of its clocks."""
+    now = now or utcnow()
+    specs = load_specs(session)
+    fields = {k: getattr(incident, k) for k in _condition_fields(specs)}
+    fields["first_response_at"] = incident.first_response_at
+    events = session.execute(_state_events([incident.id])).all()
+    timeline = build_timeline(
+        incident.opened_at, incident.state, incident.hold_reason, incident.first_response_at,
+        [(e.at, e.new_value, e.text) for e in events], fields,
+    )  # fmt: skip
+    clocks = list(
+        session.scalars(
+            select(SlaClock).where(SlaClock.incident_id == incident.id).order_by(SlaClock.id)
+        )
+    )
+    have = {c.definition_id for c in clocks}
+    for spec in specs.values():
+        if spec.active and spec.id not in have and spec.applies(fields):
+            started = start_of(spec, timeline)
+            if started is not None and started <= now:
+                clock = SlaClock(
+                    incident_id=incident.id,
+                    definition_id=spec.id,
+                    stage=SlaStage.IN_PROGRESS.value,
+                    started_at=started,
+                )
+                session.add(clock)
+                clocks.append(clock)
+    # A clock that no longer applies and has already stopped keeps its final figures.
+    live = [
+        c for c in clocks
+        if c.definition_id in specs
+        and (c.stopped_at is None or specs[c.definition_id].applies(fields))
+    ]  # fmt: skip
+    states = compute_clocks([(specs[c.definition_id], timeline, c.started_at) for c in live], now)
+    for clock, state in zip(live, states, strict=True):
+        state = _settle(
+            specs[clock.definition_id], state, specs[clock.definition_id].applies(fields), now
+        )
+        for key, value in state.columns().items():
+            setattr(clock, key, value)
+    session.flush()
+    return clocks
+
+
+def running_clocks() -> Any:
+    """Clocks still counting: in progress or paused, or breached and not yet stopped."""
+    running = (SlaStage.IN_PROGRESS.value, SlaStage.PAUSED.value)
+    return or_(
+        SlaClock.stage.in_(running),
+        and_(SlaClock.stopped_at.is_(None), SlaClock.stage != SlaStage.CANCELED.value),
+    )
+
+
+def recompute_open_clocks(
+    session: Session, now: dt.datetime | None = None, progress: Progress | None = None
+) -> int:
+    """Recompute and store every running clock in bulk; returns how many were written."""
+    now = now or utcnow()
+    progress = progress or silent()
+    progress.update(0, 0, "Reading running SLA clocks")
+    specs = load_specs(session)
+    keys = _condition_fields(specs)
+    rows = session.execute(
+        select(
+            SlaClock.id, SlaClock.version, SlaClock.incident_id, SlaClock.definition_id,
+            SlaClock.started_at,
+            Incident.opened_at, Incident.state, Incident.hold_reason, Incident.first_response_at,
+            *(Incident.__table__.c[k] for k in keys),
+        )
+        .join(Incident, Incident.id == SlaClock.incident_id)
+        .where(running_clocks())
+        .order_by(SlaClock.incident_id, SlaClock.id)
+    ).all()  # fmt: skip
+    ids = select(SlaClock.incident_id).where(running_clocks())
+    events: dict[int, list[tuple[dt.datetime, str | None, str | None]]] = {}
+    for e in session.execute(_state_events(ids)):
+        events.setdefault(e.incident_id, []).append((e.at, e.new_value, e.text))
+    progress.update(0, len(rows), "Computing SLA clocks")
+    timelines: dict[int, Timeline] = {}
+    items, applies = [], []
+    for r in rows:
+        timeline = timelines.get(r.incident_id)
+        if timeline is None:
+            fields = {k: r._mapping[Incident.__table__.c[k]] for k in keys}
+            fields["first_response_at"] = r.first_response_at
+            timeline = timelines[r.incident_id] = build_timeline(
+                r.opened_at, r.state, r.hold_reason, r.first_response_at,
+                events.get(r.incident_id, ()), fields,
+            )  # fmt: skip
+        spec = specs[r.definition_id]
+        items.append((spec, timeline, r.started_at))
+        applies.append(spec.applies(timeline.fields))
+    states = compute_clocks(items, now)
+    updates = [
+        {"id": r.id, "version": r.version, **_settle(spec, state, ok, now).columns()}
+        for r, (spec, _, _), state, ok in zip(rows, items, states, applies, strict=True)
+    ]
+    for begin in range(0, len(updates), _WRITE_CHUNK):
+        progress.update(begin, len(updates), "Writing SLA clocks")
+        session.execute(update(SlaClock), updates[begin : begin + _WRITE_CHUNK])
+    progress.update(len(updates), len(updates), "SLA clocks up to date")
+    return len(updates)
