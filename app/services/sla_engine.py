@@ -23,7 +23,13 @@ incident field to the values it may take::
 How a clock runs
 ----------------
 * A definition attaches to an incident when ``applies_to`` matches the incident and its
-  clock starts at the first instant of the history at which ``start_condition`` holds.
+  clock starts at the first instant of the history at which ``start_condition`` holds,
+  even when it attaches later (a P3 raised to P1 gets a P1 clock running from the start).
+* The history begins with New at ``opened_at``, followed by the incident's ``state``
+  events (``new_value`` is the state, ``text`` the hold reason of On Hold; a change of
+  reason while on hold is an On Hold -> On Hold event). Where the events do not end in
+  the incident's current state and reason (no events at all, or Closed written without
+  one), the current one is taken to hold from the last event, or from ``opened_at``.
 * The history is cut at every state change and at ``first_response_at``. In each piece the
   clock is canceled if the cancel condition holds, else stopped if the stop condition
   holds, else paused if the pause condition holds, else running. Only running pieces add
@@ -31,7 +37,8 @@ How a clock runs
   ``paused_seconds``.
 * The stage is that of the piece at ``now``: canceled; stopped -> achieved, or breached if
   the business time used exceeds the target; paused; running -> in progress, or breached
-  once the time used reaches the target. Canceled clocks never count as breached.
+  once the time used reaches the target. A clock paused after its breach stays paused
+  with its ``breached`` flag set. Canceled clocks never count as breached.
 * Stopping is not final: a reopen (Resolved -> In Progress) resumes the resolution clock
   with the business time it had already used; the time spent resolved does not count.
 * ``due_at`` is when the clock breaches (breached) or would breach if it ran on without a
@@ -152,7 +159,7 @@ class SlaSpec:
         **conditions: Mapping[str, Any] | None,
     ) -> SlaSpec:
         """From JSON conditions named ``applies_to``, ``start``, ``pause``, ``stop``, ``cancel``."""
-        parsed = {name: Condition.parse(raw) for name, raw in conditions.items()}
+        parsed = {key: Condition.parse(raw) for key, raw in conditions.items()}
         return cls(
             id, name, kind, target, duration_seconds, calendar or _intern(None), active=active,
             **parsed,
@@ -264,7 +271,10 @@ def _intern(calendar: BusinessCalendar | None) -> BusinessCalendar:
 
 
 def load_specs(session: Session, refresh: bool = False) -> dict[int, SlaSpec]:
-    """Every SLA definition as a spec by id (inactive ones too), cached in the session."""
+    """Every SLA definition as a spec by id (inactive ones too), cached in the session.
+
+    Pass ``refresh`` after changing definitions, schedules or holidays in that session.
+    """
     cached = session.info.get(_SPEC_CACHE)
     if cached is not None and not refresh:
         return cached
@@ -558,7 +568,7 @@ def _state_events(incident_ids: Any) -> Any:
     )  # fmt: skip
 
 
-def _settle(spec: SlaSpec, state: ClockState, applies: bool, now: dt.datetime) -> ClockState:
+def _settle(state: ClockState, applies: bool, now: dt.datetime) -> ClockState:
     """A running clock whose definition stopped applying is canceled now."""
     return state if applies else _withdrawn(state, now)
 
@@ -602,9 +612,7 @@ def apply_to_incident(
     ]  # fmt: skip
     states = compute_clocks([(specs[c.definition_id], timeline, c.started_at) for c in live], now)
     for clock, state in zip(live, states, strict=True):
-        state = _settle(
-            specs[clock.definition_id], state, specs[clock.definition_id].applies(fields), now
-        )
+        state = _settle(state, specs[clock.definition_id].applies(fields), now)
         for key, value in state.columns().items():
             setattr(clock, key, value)
     session.flush()
@@ -623,7 +631,11 @@ def running_clocks() -> Any:
 def recompute_open_clocks(
     session: Session, now: dt.datetime | None = None, progress: Progress | None = None
 ) -> int:
-    """Recompute and store every running clock in bulk; returns how many were written."""
+    """Recompute and store every running clock in bulk; returns how many were written.
+
+    The write checks each clock's version: if another save changed a clock meanwhile,
+    SQLAlchemy raises ``StaleDataError`` and the caller rolls back and runs it again.
+    """
     now = now or utcnow()
     progress = progress or silent()
     progress.update(0, 0, "Reading running SLA clocks")
@@ -661,8 +673,8 @@ def recompute_open_clocks(
         applies.append(spec.applies(timeline.fields))
     states = compute_clocks(items, now)
     updates = [
-        {"id": r.id, "version": r.version, **_settle(spec, state, ok, now).columns()}
-        for r, (spec, _, _), state, ok in zip(rows, items, states, applies, strict=True)
+        {"id": r.id, "version": r.version, **_settle(state, ok, now).columns()}
+        for r, state, ok in zip(rows, states, applies, strict=True)
     ]
     for begin in range(0, len(updates), _WRITE_CHUNK):
         progress.update(begin, len(updates), "Writing SLA clocks")

@@ -15,6 +15,7 @@ from app.models.enums import HoldReason, SlaStage
 from app.models.org import Country
 from app.models.sla import BusinessHours, BusinessSchedule, Holiday, SlaDefinition
 from app.services.business_time import BusinessCalendar
+from app.services.progress import Progress
 from app.services.sla_engine import (
     Condition,
     SlaSpec,
@@ -22,6 +23,7 @@ from app.services.sla_engine import (
     Timeline,
     apply_to_incident,
     clock_state,
+    compute_clocks,
     load_specs,
     recompute_open_clocks,
 )
@@ -312,6 +314,14 @@ def test_a_running_clock_is_due_in_the_future_until_it_breaches(timeline, spec, 
         assert (state.due_at <= now) == state.breached
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(histories(), specs), min_size=1, max_size=8), offsets)
+def test_many_clocks_at_once_read_the_same_as_one_at_a_time(pairs, offset):
+    now = min(_opened(t) for t, _ in pairs) + dt.timedelta(seconds=offset)
+    together = compute_clocks([(spec, timeline, None) for timeline, spec in pairs], now)
+    assert together == [clock_state(spec, timeline, now) for timeline, spec in pairs]
+
+
 # --- stored clocks -----------------------------------------------------------------------
 
 T0 = at(2026, 11, 23, 10, 0, tz=UTC)  # Monday
@@ -528,3 +538,24 @@ def _row(c: SlaClock) -> tuple:
         c.stage, c.started_at, c.stopped_at, c.due_at, c.paused_since,
         c.business_elapsed_seconds, c.paused_seconds, c.computed_at, c.breached,
     )  # fmt: skip
+
+
+def test_an_inactive_definition_attaches_no_new_clocks(db):
+    with db.transaction() as s:
+        _seed(s)
+        s.execute(
+            update(SlaDefinition).where(SlaDefinition.target == "response").values(active=False)
+        )
+        inc = Incident(number="INC4", short_description="Disk full", priority=1, opened_at=T0)
+        s.add(inc)
+        s.flush()
+        clocks = apply_to_incident(s, inc, T0 + H)
+        assert [c.definition.target for c in clocks] == ["resolution"]
+
+
+def test_recompute_open_clocks_reports_progress(db):
+    _stale_world(db)
+    seen = []
+    with db.transaction() as s:
+        written = recompute_open_clocks(s, T0 + 3 * H, Progress(lambda *args: seen.append(args)))
+    assert seen[-1][:2] == (written, written) and written == 4
