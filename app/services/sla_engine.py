@@ -31,7 +31,7 @@ How a clock runs
   the incident's current state and reason (no events at all, or Closed written without
   one), the current one is taken to hold from the last event, or from ``opened_at``.
 * The history is cut at every state change and at ``first_response_at``. In each piece the
-  clock is canceled if the cancel condition holds, else stopped if the stop condition
+  clock is stopped if the stop condition holds, else canceled if the cancel condition
   holds, else paused if the pause condition holds, else running. Only running pieces add
   business time (on the definition's schedule); paused pieces add wall time to
   ``paused_seconds``.
@@ -55,11 +55,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.models.base import utcnow
 from app.models.enums import IncidentState, SlaStage
@@ -72,6 +74,7 @@ RUNNING, PAUSED, STOPPED, CANCELED = 0, 1, 2, 3
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SPEC_CACHE = "sla_engine.specs"
 _WRITE_CHUNK = 2_000
+_KEYS = ("id", "version")
 #: Fields a condition reads from the history rather than from the incident as it is now.
 _HISTORY_FIELDS = frozenset({"state", "hold_reason", "first_response"})
 #: Calendars shared by every session of the process: building one costs ~15 ms.
@@ -113,11 +116,11 @@ class Condition:
             tests.append((key, frozenset(_text(v) for v in listed)))
         return cls(tuple(tests), first_response)
 
-    @property
+    @cached_property
     def empty(self) -> bool:
         return not self.tests and self.first_response is None
 
-    @property
+    @cached_property
     def fields(self) -> frozenset[str]:
         return frozenset(key for key, _ in self.tests)
 
@@ -165,7 +168,7 @@ class SlaSpec:
             **parsed,
         )  # fmt: skip
 
-    @property
+    @cached_property
     def incident_fields(self) -> frozenset[str]:
         """The fields of the incident as it is now that the conditions read."""
         keys = frozenset().union(
@@ -173,7 +176,7 @@ class SlaSpec:
         )
         return keys - _HISTORY_FIELDS
 
-    @property
+    @cached_property
     def history_only(self) -> bool:
         """Whether pause, stop and cancel read only the history (so results can be shared)."""
         fields = self.pause.fields | self.stop.fields | self.cancel.fields
@@ -186,7 +189,8 @@ class SlaSpec:
 
     def classify(self, record: Mapping[str, Any], responded: bool) -> int:
         """RUNNING, PAUSED, STOPPED or CANCELED for an incident looking like ``record``."""
-        for condition, outcome in ((self.cancel, CANCELED), (self.stop, STOPPED)):
+        # Stop before cancel: a response met before the incident was canceled stays met.
+        for condition, outcome in ((self.stop, STOPPED), (self.cancel, CANCELED)):
             if not condition.empty and condition.matches(record, responded):
                 return outcome
         if not self.pause.empty and self.pause.matches(record, responded):
@@ -678,6 +682,26 @@ def recompute_open_clocks(
     ]
     for begin in range(0, len(updates), _WRITE_CHUNK):
         progress.update(begin, len(updates), "Writing SLA clocks")
-        session.execute(update(SlaClock), updates[begin : begin + _WRITE_CHUNK])
+        _write(session, updates[begin : begin + _WRITE_CHUNK])
     progress.update(len(updates), len(updates), "SLA clocks up to date")
     return len(updates)
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE by id and version, bumping the version like an ORM save.
+
+    The ORM's bulk update by primary key runs one statement per row on a versioned table
+    (it checks each row's count), ~12x slower here; the total count checks the same.
+    """
+    table = SlaClock.__table__
+    values = {c: bindparam(f"v_{c}", type_=table.c[c].type) for c in rows[0] if c not in _KEYS}
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("v_id"), table.c.version == bindparam("v_version"))
+        .values(version=table.c.version + 1, **values)
+    )
+    result = session.execute(statement, [{f"v_{k}": v for k, v in row.items()} for row in rows])
+    if result.rowcount != len(rows):
+        raise StaleDataError(
+            f"{len(rows) - result.rowcount} SLA clocks changed while they were recomputed"
+        )

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.models import Incident, IncidentEvent, SlaClock
 from app.models.enums import HoldReason, SlaStage
@@ -22,6 +23,7 @@ from app.services.sla_engine import (
     SlaWarning,
     Timeline,
     apply_to_incident,
+    build_timeline,
     clock_state,
     compute_clocks,
     load_specs,
@@ -169,6 +171,14 @@ def test_a_canceled_incident_cancels_its_clocks_even_after_a_breach():
         assert state.stopped_at == opened + 6 * H and state.warning == SlaWarning.NONE
 
 
+def test_a_response_met_before_the_incident_was_canceled_stays_met():
+    opened = at(2026, 11, 23, 8, 0, tz=UTC)
+    timeline = history(opened, (opened + H, "Canceled"), first_response_at=opened + 5 * M)
+    state = clock_state(response(15), timeline, opened + 2 * H)
+    assert state.stage == SlaStage.ACHIEVED and state.stopped_at == opened + 5 * M
+    assert clock_state(resolution(4), timeline, opened + 2 * H).stage == SlaStage.CANCELED
+
+
 @pytest.mark.parametrize(
     ("hours", "warning"),
     [
@@ -213,6 +223,28 @@ def test_other_incident_fields_are_read_as_they_are_now():
     vip = clock_state(spec, Timeline.of(entries, vip=True), opened + H)
     other = clock_state(spec, Timeline.of(entries, vip=False), opened + H)
     assert (vip.stage, other.stage) == (SlaStage.PAUSED, SlaStage.IN_PROGRESS)
+
+
+def test_the_history_follows_state_events_and_ends_in_the_current_state():
+    opened = at(2026, 11, 23, 8, 0, tz=UTC)
+    events = [
+        (opened - H, "In Progress", None),  # recorded before opened_at: read as at opening
+        (opened + H, "On Hold", "Awaiting Caller"),
+        (opened + 2 * H, "On Hold", "Awaiting Change"),
+        (opened + 3 * H, "Resolved", "Restarted the mail relay"),
+    ]
+    timeline = build_timeline(opened, "Closed", None, None, events)
+    assert timeline.states == (
+        (opened, "New", None),
+        (opened, "In Progress", None),
+        (opened + H, "On Hold", "Awaiting Caller"),
+        (opened + 2 * H, "On Hold", "Awaiting Change"),
+        (opened + 3 * H, "Resolved", None),
+        (opened + 3 * H, "Closed", None),  # closing wrote no event
+    )
+    state = clock_state(resolution(8), timeline, opened + 9 * H)
+    assert state.stage == SlaStage.ACHIEVED and state.stopped_at == opened + 3 * H
+    assert (state.business_elapsed_seconds, state.paused_seconds) == (7200, 3600)
 
 
 # --- properties --------------------------------------------------------------------------
@@ -312,6 +344,40 @@ def test_a_running_clock_is_due_in_the_future_until_it_breaches(timeline, spec, 
     state = clock_state(spec, timeline, now)
     if state.stage in (SlaStage.IN_PROGRESS, SlaStage.PAUSED):
         assert (state.due_at <= now) == state.breached
+
+
+def _minute_by_minute(spec: SlaSpec, timeline: Timeline, now: dt.datetime) -> tuple[int, int]:
+    """Business and paused seconds counted one minute at a time, without BusinessCalendar."""
+    business = paused = 0
+    t = _opened(timeline)
+    while t < now:
+        state, hold = next((s, h) for when, s, h in reversed(timeline.states) if when <= t)
+        responded = timeline.first_response_at is not None and t >= timeline.first_response_at
+        if spec.target == "response":
+            ended, pausing = responded or state == "Canceled", False
+        else:
+            ended = state in ("Resolved", "Closed", "Canceled")
+            pausing = state == "On Hold" and hold in PAUSE["hold_reason"]
+        local = t.astimezone(LONDON)
+        working = spec.calendar.is_24x7 or (
+            local.weekday() < 5 and 9 <= local.hour < 17 and local.date() != SUMMER_BANK_HOLIDAY
+        )
+        if not ended and pausing:
+            paused += 60
+        elif not ended and working:
+            business += 60
+        t += M
+    return business, paused
+
+
+@settings(max_examples=40, deadline=None)
+@given(histories(), specs, st.integers(0, 6 * 24 * 60))
+def test_elapsed_and_paused_time_agree_with_counting_minute_by_minute(timeline, spec, minutes):
+    now = _opened(timeline) + minutes * M
+    state = clock_state(spec, timeline, now)
+    assert (state.business_elapsed_seconds, state.paused_seconds) == _minute_by_minute(
+        spec, timeline, now
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -559,3 +625,24 @@ def test_recompute_open_clocks_reports_progress(db):
     with db.transaction() as s:
         written = recompute_open_clocks(s, T0 + 3 * H, Progress(lambda *args: seen.append(args)))
     assert seen[-1][:2] == (written, written) and written == 4
+
+
+def test_a_clock_saved_during_a_recompute_makes_it_fail_rather_than_overwrite(db, monkeypatch):
+    import app.services.sla_engine as engine
+
+    ids = _stale_world(db)
+    real = engine.compute_clocks
+
+    def meanwhile(items, now):
+        clocks = SlaClock.__table__
+        session.execute(
+            update(clocks)
+            .where(clocks.c.incident_id == ids["p1"])
+            .values(version=clocks.c.version + 1)
+        )
+        return real(items, now)
+
+    monkeypatch.setattr(engine, "compute_clocks", meanwhile)
+    with pytest.raises(StaleDataError, match="2 SLA clocks changed"):
+        with db.transaction() as session:
+            recompute_open_clocks(session, T0 + 3 * H)
