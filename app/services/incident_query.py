@@ -458,7 +458,7 @@ QUEUE_COLUMNS: tuple[QueueColumn, ...] = (
     QueueColumn("service", "Service / CI"),
     QueueColumn("group", "Assignment group"),
     QueueColumn("assignee", "Assignee"),
-    QueueColumn("opened", "Opened"),
+    QueueColumn("opened", "Opened", default_visible=False),
     QueueColumn("age", "Age"),
     QueueColumn("sla", "SLA"),
     QueueColumn("vendor", "Vendor", default_visible=False),
@@ -1086,3 +1086,51 @@ def delete_view(session: Session, view_id: int) -> None:
     if view is not None:
         session.delete(view)
         session.flush()
+
+
+# Choices for the filter bar
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One value a filter can take: its id and the name shown."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The names the queue's filter bar offers, with each group's members."""
+
+    groups: tuple[Choice, ...]
+    people: tuple[Choice, ...]
+    services: tuple[Choice, ...]
+    vendors: tuple[Choice, ...]
+    members: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+
+def filter_options(session: Session) -> FilterOptions:
+    """Active groups, agents (and anyone already assigned), services and vendors, by name."""
+
+    def choices(stmt: Select) -> tuple[Choice, ...]:
+        return tuple(Choice(int(i), str(n)) for i, n in session.execute(stmt))
+
+    members: dict[int, list[int]] = {}
+    for team_id, person_id in session.execute(
+        select(team_member.c.team_id, team_member.c.person_id)
+    ):
+        members.setdefault(team_id, []).append(person_id)
+    return FilterOptions(
+        groups=choices(select(Team.id, Team.name).where(Team.active == true()).order_by(Team.name)),
+        people=choices(
+            select(Person.id, Person.name)
+            .where(Person.active == true(), Person.is_agent == true())
+            .order_by(Person.name, Person.id)
+        ),
+        services=choices(
+            select(Service.id, Service.name).where(Service.active == true()).order_by(Service.name)
+        ),
+        vendors=choices(select(Vendor.id, Vendor.name).order_by(Vendor.name)),
+        members={team: tuple(people) for team, people in members.items()},
+    )

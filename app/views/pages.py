@@ -24,7 +24,7 @@ from app.models import utcnow
 from app.views import ops
 
 #: Modules whose import registers a page, in no particular order.
-PAGE_MODULES: tuple[str, ...] = ("app.views.today",)
+PAGE_MODULES: tuple[str, ...] = ("app.views.today", "app.views.incident_queue")
 
 
 @dataclass(frozen=True)

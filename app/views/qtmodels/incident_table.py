@@ -1,0 +1,498 @@
+"""The incident queue as a Qt table model: a background count, rows read in blocks on demand.
+
+Only a bounded number of blocks is kept (least recently used go first), so scrolling
+through a million incidents keeps memory flat. A row whose block is still loading shows
+placeholders; when the block arrives its rows repaint. Every query runs through
+:class:`app.views.ops.QueryOp` with its own session, and answers to an older filter or
+sort are dropped (each query carries a generation number).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QPainter, QPalette
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from app.db import Database
+from app.models import utcnow
+from app.services import incident_query as q
+from app.services.formatting import PRIORITY_NAMES, format_datetime, format_duration
+from app.views import ops
+from app.views.theme import priority_colours
+
+#: Rows per block read from the database.
+BLOCK_SIZE = 200
+#: Blocks kept in memory (older ones are read again when scrolled back to).
+MAX_BLOCKS = 40
+#: Block reads running at once; newer requests wait, the oldest waiting ones are dropped.
+MAX_IN_FLIGHT = 2
+MAX_WAITING = 6
+PLACEHOLDER = "…"
+
+#: Custom roles.
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2
+SLA_ROLE = Qt.ItemDataRole.UserRole + 3
+PRIORITY_ROLE = Qt.ItemDataRole.UserRole + 4
+
+#: SLA bar colours by status; paused is drawn striped grey.
+SLA_COLOURS = {
+    "ok": "#43a047",
+    "warning": "#f9a825",
+    "risk": "#ef6c00",
+    "breached": "#d32f2f",
+    "paused": "#9e9e9e",
+    "met": "#9e9e9e",
+}
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+
+
+@dataclass(frozen=True)
+class FirstWindow:
+    """What one query for a new filter or sort returns: context, count and the first rows."""
+
+    generation: int
+    ctx: q.QueryContext
+    total: int
+    rows: list[Any]
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """A live refresh: the new count and the blocks read again."""
+
+    generation: int
+    ctx: q.QueryContext
+    total: int
+    blocks: dict[int, list[Any]]
+
+
+class IncidentTableModel(QAbstractTableModel):
+    """Rows of :func:`app.services.incident_query.fetch_window`, read in blocks as needed."""
+
+    #: The count for the current filter is known (the argument).
+    counted = Signal(int)
+    #: Rows of the current filter are on hand (after each new filter, sort or refresh).
+    rows_ready = Signal()
+    #: A query failed; the argument is the error.
+    failed = Signal(object)
+
+    def __init__(
+        self,
+        db: Database,
+        owner: QWidget,
+        clock: Callable[[], dt.datetime] = utcnow,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.db = db
+        self.owner = owner
+        self.clock = clock
+        self.columns: tuple[q.QueueColumn, ...] = q.QUEUE_COLUMNS
+        self.filter = q.IncidentFilter()
+        self.sort_order = q.DEFAULT_SORT
+        self.team_ids: tuple[int, ...] = ()
+        self.ctx: q.QueryContext | None = None
+        self.total = 0
+        self.loading = False
+        self._generation = 0
+        self._blocks: OrderedDict[int, list[Any]] = OrderedDict()
+        self._in_flight: set[int] = set()
+        self._waiting: list[int] = []
+        self._now = clock()
+
+    # Queries
+
+    def set_query(
+        self,
+        filt: q.IncidentFilter,
+        sort: q.Sort | None = None,
+        team_ids: Sequence[int] | None = None,
+    ) -> None:
+        """Show ``filt`` in ``sort`` order: count and first block are read in the background."""
+        self.filter = filt
+        if sort is not None:
+            self.sort_order = sort
+        if team_ids is not None:
+            self.team_ids = tuple(team_ids)
+        self._generation += 1
+        self._in_flight.clear()
+        self._waiting.clear()
+        self.loading = True
+        generation, filt, sort_, teams = (
+            self._generation,
+            self.filter,
+            self.sort_order,
+            self.team_ids,
+        )
+        now = self.clock()
+
+        def op(session, _progress) -> FirstWindow:
+            ctx = q.context_for(session, now, teams)
+            total = q.count(session, filt, ctx)
+            rows = q.fetch_window(session, filt, sort_, 0, BLOCK_SIZE, ctx, total=total)
+            return FirstWindow(generation, ctx, total, rows)
+
+        ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._first_window).failure(
+            self._failed
+        ).run_in_background()
+
+    def reload(self) -> None:
+        """Read everything again for the current filter and sort."""
+        self.set_query(self.filter, self.sort_order)
+
+    def refresh(self) -> None:
+        """Recount and re-read the blocks on hand, keeping the scroll position (live updates)."""
+        if self.ctx is None or self.loading:
+            return
+        generation, filt, sort_, teams = (
+            self._generation,
+            self.filter,
+            self.sort_order,
+            self.team_ids,
+        )
+        wanted = list(self._blocks)[-3:]
+        now = self.clock()
+
+        def op(session, _progress) -> Refreshed:
+            ctx = q.context_for(session, now, teams)
+            total = q.count(session, filt, ctx)
+            blocks = {
+                b: q.fetch_window(
+                    session, filt, sort_, b * BLOCK_SIZE, BLOCK_SIZE, ctx, total=total
+                )
+                for b in wanted
+                if b * BLOCK_SIZE < total
+            }
+            return Refreshed(generation, ctx, total, blocks)
+
+        ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._refreshed).failure(
+            self._failed
+        ).run_in_background()
+
+    def _first_window(self, result: FirstWindow) -> None:
+        if result.generation != self._generation:
+            return
+        self.beginResetModel()
+        self.ctx = result.ctx
+        self._now = result.ctx.now
+        self.total = result.total
+        self._blocks.clear()
+        if result.rows:
+            self._blocks[0] = result.rows
+        self.loading = False
+        self.endResetModel()
+        self.counted.emit(self.total)
+        self.rows_ready.emit()
+
+    def _refreshed(self, result: Refreshed) -> None:
+        if result.generation != self._generation:
+            return
+        self.ctx = result.ctx
+        self._now = result.ctx.now
+        old = self.total
+        if result.total > old:
+            self.beginInsertRows(QModelIndex(), old, result.total - 1)
+            self.total = result.total
+            self.endInsertRows()
+        elif result.total < old:
+            self.beginRemoveRows(QModelIndex(), result.total, old - 1)
+            self.total = result.total
+            self.endRemoveRows()
+        self._blocks.clear()
+        self._blocks.update(result.blocks)
+        if self.total:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(self.total - 1, len(self.columns) - 1)
+            )
+        self.counted.emit(self.total)
+        self.rows_ready.emit()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.loading = False
+        self.failed.emit(exc)
+
+    def _request(self, block: int) -> None:
+        if block in self._in_flight or self.ctx is None:
+            return
+        if block in self._waiting:
+            self._waiting.remove(block)
+        self._waiting.append(block)
+        del self._waiting[:-MAX_WAITING]
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self._waiting and len(self._in_flight) < MAX_IN_FLIGHT:
+            block = self._waiting.pop()
+            if block not in self._blocks:
+                self._load_block(block)
+
+    def _load_block(self, block: int) -> None:
+        self._in_flight.add(block)
+        generation, filt, sort_, ctx, total = (
+            self._generation,
+            self.filter,
+            self.sort_order,
+            self.ctx,
+            self.total,
+        )
+
+        def op(session, _progress) -> tuple[int, int, list[Any]]:
+            offset = block * BLOCK_SIZE
+            rows = q.fetch_window(session, filt, sort_, offset, BLOCK_SIZE, ctx, total=total)
+            return generation, block, rows
+
+        def failed(exc: BaseException) -> None:
+            self._in_flight.discard(block)
+            self._failed(exc)
+
+        ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._block_loaded).failure(
+            failed
+        ).run_in_background()
+
+    def _block_loaded(self, result: tuple[int, int, list[Any]]) -> None:
+        generation, block, rows = result
+        if generation != self._generation:
+            return
+        self._in_flight.discard(block)
+        self._blocks[block] = rows
+        self._blocks.move_to_end(block)
+        while len(self._blocks) > MAX_BLOCKS:
+            self._blocks.popitem(last=False)
+        first = block * BLOCK_SIZE
+        last = min(self.total, first + BLOCK_SIZE) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
+        self._start_waiting()
+
+    # Access
+
+    def row_at(self, row: int, *, request: bool = True) -> Any | None:
+        """The database row shown at ``row``, or None while its block loads."""
+        if not 0 <= row < self.total:
+            return None
+        block, offset = divmod(row, BLOCK_SIZE)
+        rows = self._blocks.get(block)
+        if rows is None:
+            if request:
+                self._request(block)
+            return None
+        self._blocks.move_to_end(block)
+        return rows[offset] if offset < len(rows) else None
+
+    def row_of_id(self, incident_id: int) -> int | None:
+        """Where incident ``incident_id`` is among the rows on hand (None if not loaded)."""
+        for block, rows in self._blocks.items():
+            for i, row in enumerate(rows):
+                if row.id == incident_id:
+                    return block * BLOCK_SIZE + i
+        return None
+
+    def is_loaded(self, row: int) -> bool:
+        return row // BLOCK_SIZE in self._blocks
+
+    def cached_blocks(self) -> int:
+        return len(self._blocks)
+
+    def column_index(self, key: str) -> int:
+        return next(i for i, c in enumerate(self.columns) if c.key == key)
+
+    # Qt model interface
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else self.total
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(  # noqa: N802 - Qt name
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        col = self.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return col.header
+        if role == Qt.ItemDataRole.TextAlignmentRole and col.key == "age":
+            return int(_RIGHT)
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self.columns) or not self.columns[column].sortable:
+            return
+        sort = q.Sort(self.columns[column].key, order == Qt.SortOrder.DescendingOrder)
+        if sort != self.sort_order:
+            self.set_query(self.filter, sort)
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid():
+            return None
+        key = self.columns[index.column()].key
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(_RIGHT if key == "age" else _LEFT)
+        row = self.row_at(index.row())
+        if row is None:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return PLACEHOLDER
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QBrush(QColor("#9e9e9e"))
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, key)
+        if role == ID_ROLE:
+            return row.id
+        if role == ROW_ROLE:
+            return row
+        if role == SLA_ROLE and key == "sla":
+            return q.sla_cell(row, self._now)
+        if role == PRIORITY_ROLE and key == "priority":
+            return row.priority
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, key)
+        return None
+
+    def _text(self, row: Any, key: str) -> str:
+        if key == "number":
+            return row.number
+        if key == "priority":
+            return f"P{row.priority} {PRIORITY_NAMES.get(row.priority, '')}".strip()
+        if key == "state":
+            return row.state
+        if key == "short_description":
+            return f"★ {row.short_description}" if row.is_major else row.short_description
+        if key == "service":
+            return " / ".join(part for part in (row.service, row.ci) if part)
+        if key == "group":
+            return row.group_name or ""
+        if key == "assignee":
+            return row.assignee or ""
+        if key == "opened":
+            return format_datetime(row.opened_at)
+        if key == "age":
+            return format_duration(max(0.0, (self._now - row.opened_at).total_seconds()))
+        if key == "sla":
+            return q.sla_cell(row, self._now).text
+        if key == "vendor":
+            return row.vendor or ""
+        if key == "updated":
+            return format_datetime(row.updated_at)
+        return ""
+
+    def _tooltip(self, row: Any, key: str) -> str | None:
+        if key == "sla" and row.sla_name:
+            due = format_datetime(row.sla_due_at)
+            return f"{row.sla_name}: {q.sla_cell(row, self._now).text} (due {due})"
+        if key == "short_description":
+            return (
+                f"Major incident: {row.short_description}"
+                if row.is_major
+                else row.short_description
+            )
+        if key == "state" and row.hold_reason:
+            return f"{row.state}: {row.hold_reason}"
+        return None
+
+
+class PriorityDelegate(QStyledItemDelegate):
+    """The priority as a small coloured chip with its text (``P1 Critical``)."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        priority = index.data(PRIORITY_ROLE)
+        if priority is None:
+            super().paint(painter, option, index)
+            return
+        self._panel(painter, option, index)
+        background, foreground = priority_colours(int(priority))
+        text = str(index.data(Qt.ItemDataRole.DisplayRole))
+        metrics = option.fontMetrics
+        rect = option.rect.adjusted(4, 3, -4, -3)
+        width = min(rect.width(), metrics.horizontalAdvance(text) + 12)
+        chip = QRect(rect.left(), rect.top(), width, rect.height())
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(background))
+        painter.drawRoundedRect(QRectF(chip), 3, 3)
+        painter.setPen(QColor(foreground))
+        painter.drawText(
+            chip,
+            int(Qt.AlignmentFlag.AlignCenter),
+            metrics.elidedText(text, Qt.TextElideMode.ElideRight, chip.width() - 6),
+        )
+        painter.restore()
+
+    @staticmethod
+    def _panel(painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        opt.text = ""
+        style = opt.widget.style() if opt.widget is not None else None
+        if style is not None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        size = super().sizeHint(option, index)
+        return QSize(size.width() + 12, size.height())
+
+
+class SlaDelegate(QStyledItemDelegate):
+    """The SLA as a bar of the target used, coloured by how close to breach, with its text."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        cell: q.SlaCell | None = index.data(SLA_ROLE)
+        if cell is None or cell.status == "none":
+            super().paint(painter, option, index)
+            return
+        PriorityDelegate._panel(painter, option, index)
+        rect = option.rect.adjusted(4, 4, -4, -4)
+        bar_width = min(56, rect.width() // 3)
+        track = QRect(rect.left(), rect.center().y() - 4, bar_width, 8)
+        colour = QColor(SLA_COLOURS.get(cell.status, "#9e9e9e"))
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        groove = QColor(option.palette.color(QPalette.ColorRole.Mid))
+        painter.setBrush(groove)
+        painter.drawRoundedRect(QRectF(track), 3, 3)
+        if cell.status == "paused":
+            painter.setBrush(QBrush(colour, Qt.BrushStyle.BDiagPattern))
+            painter.drawRoundedRect(QRectF(track), 3, 3)
+        else:
+            used = 1.0 if cell.status in ("breached", "met") else cell.used
+            filled = QRect(track.left(), track.top(), max(3, int(track.width() * used)), 8)
+            painter.setBrush(colour)
+            painter.drawRoundedRect(QRectF(filled), 3, 3)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        text_colour = option.palette.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
+        if cell.status == "breached" and not selected:
+            text_colour = QColor(SLA_COLOURS["breached"])
+        painter.setPen(text_colour)
+        text_rect = rect.adjusted(bar_width + 6, 0, 0, 0)
+        text = option.fontMetrics.elidedText(
+            cell.text, Qt.TextElideMode.ElideRight, text_rect.width()
+        )
+        painter.drawText(text_rect, int(_LEFT), text)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        size = super().sizeHint(option, index)
+        return QSize(size.width() + 62, size.height())
