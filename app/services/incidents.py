@@ -9,6 +9,7 @@ and lets the SLA engine update the incident's clocks.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -626,15 +627,11 @@ def _apply_sla(session: Session, incident: Incident, now: dt.datetime) -> None:
 
 
 def _save(session: Session, incident: Incident, now: dt.datetime) -> None:
-    """Stamp, flush (turning a lost race into a conflict) and update the SLA clocks."""
+    """Stamp, flush and update the SLA clocks; a lost race becomes a WorkflowError."""
     incident.updated_at = now
-    _flush(session, incident)
-    _apply_sla(session, incident, now)
-    _flush(session, incident)
-
-
-def _flush(session: Session, incident: Incident) -> None:
     try:
+        session.flush()
+        _apply_sla(session, incident, now)
         session.flush()
     except StaleDataError:
         raise WorkflowError(
@@ -1302,6 +1299,8 @@ def timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
         for event, name in events
     ]
     event_times = sorted(entry.at for entry in entries)
+    recorded = {(entry.field, entry.new_value) for entry in entries}
+    has_created = any(entry.kind == "created" for entry in entries)
     audits = session.execute(
         select(AuditEntry, AppUser.display_name)
         .outerjoin(AppUser, AuditEntry.user_id == AppUser.id)
@@ -1310,13 +1309,17 @@ def timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
         .limit(TIMELINE_LIMIT)
     ).all()
     for audit, display_name in audits:
-        if _near_any(audit.at, event_times):
+        if audit.action == "insert" and has_created:
+            continue
+        if audit.field in _DERIVED or _near_any(audit.at, event_times):
+            continue
+        if audit.field and (_event_field(audit.field), _audit_shown(session, audit)) in recorded:
             continue
         entries.append(
             TimelineEntry(
                 at=audit.at,
                 kind="created" if audit.action == "insert" else "audit",
-                author=display_name or audit.username,
+                author=display_name or _person_name(audit.username),
                 field=audit.field,
                 old_value=audit.old_value,
                 new_value=audit.new_value,
@@ -1327,9 +1330,45 @@ def timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
     return entries
 
 
-def _near_any(at: dt.datetime, sorted_times: list[dt.datetime]) -> bool:
-    import bisect
+#: Columns the workflow sets as a consequence of a change that has its own event.
+_DERIVED = frozenset(
+    {
+        "hold_reason",
+        "first_response_at",
+        "resolved_at",
+        "closed_at",
+        "reopen_count",
+        "reassignment_count",
+        "first_group_id",
+        "priority_overridden",
+        "priority_override_reason",
+        "resolution_code",
+        "resolution_notes",
+        "major_declared_at",
+        "major_status",
+    }
+)
 
+
+def _audit_shown(session: Session, audit: AuditEntry) -> str | None:
+    """An audit row's new value as the matching timeline event would show it."""
+    value, key = audit.new_value, audit.field or ""
+    if value is None:
+        return None
+    if key in REFERENCES and value.isdigit():
+        return _shown(session, key, int(value))
+    if key == "priority":
+        return f"P{value}"
+    if value in ("True", "False"):
+        return "Yes" if value == "True" else "No"
+    return value
+
+
+def _person_name(username: str) -> str:
+    return "System" if username == "system" else username
+
+
+def _near_any(at: dt.datetime, sorted_times: list[dt.datetime]) -> bool:
     i = bisect.bisect_left(sorted_times, at - _SAME_SAVE)
     return i < len(sorted_times) and sorted_times[i] <= at + _SAME_SAVE
 

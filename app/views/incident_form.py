@@ -277,7 +277,9 @@ class RefCombo(QComboBox):
         current = self.value()
         self.blockSignals(True)
         self.clear()
-        self.addItem("", None)
+        # No user data on the blank item: PySide6 6.12 over-releases None read back from
+        # item data, which crashes the interpreter after enough reads.
+        self.addItem("")
         for option in options:
             self.addItem(option.label, option.id)
         completer = QCompleter([o.label for o in options], self)
@@ -294,7 +296,7 @@ class RefCombo(QComboBox):
         index = self.currentIndex()
         if index < 0 or self.itemText(index).casefold() != text.casefold():
             index = self.findText(text, Qt.MatchFlag.MatchFixedString)
-        return self.itemData(index) if index >= 0 else None
+        return self.itemData(index) if index > 0 else None
 
     def unknown_text(self) -> str | None:
         """Typed text that matches no choice (so the form can say so)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 
 import pytest
 from sqlalchemy import func, select
@@ -19,6 +18,7 @@ from app.models import (
     Person,
     Service,
     SlaClock,
+    SlaDefinition,
     Team,
 )
 from app.services import incidents as wf
@@ -428,18 +428,50 @@ def test_the_workflow_reads_the_same_on_sqlite_and_postgresql(any_db):
     ]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("app.services.sla_engine") is None,
-    reason="the SLA engine has not landed yet",
-)
 def test_sla_clocks_follow_the_workflow(db, org):
-    from app.models import SlaDefinition
-
     with db.transaction() as s:
         s.add(
             SlaDefinition(
-                name="P3 resolution", target="resolution", duration_seconds=3600, applies_to={}
+                name="Resolution in 8h",
+                target="resolution",
+                duration_seconds=8 * 3600,
+                applies_to={},
+                pause_condition={"state": ["On Hold"], "hold_reason": ["Awaiting Caller"]},
+                stop_condition={"state": ["Resolved", "Closed"]},
             )
         )
-    incident = create(db, org, impact=1, urgency=3)
-    assert count(db, SlaClock, SlaClock.incident_id == incident.id) >= 1
+    incident = create(db, org)
+
+    def clock() -> SlaClock:
+        with db.session() as s:
+            return s.scalars(select(SlaClock).where(SlaClock.incident_id == incident.id)).one()
+
+    assert (clock().stage, clock().started_at) == ("in_progress", NOW)
+    with db.transaction() as s:
+        moved = wf.transition(s, incident.id, 1, "In Progress", now=NOW + 60 * M)
+        moved = wf.transition(
+            s,
+            incident.id,
+            moved.version,
+            "On Hold",
+            hold_reason="Awaiting Caller",
+            now=NOW + 120 * M,
+        )
+    paused = clock()
+    assert (paused.stage, paused.business_elapsed_seconds) == ("paused", 7200)
+    assert paused.paused_since == NOW + 120 * M
+    with db.transaction() as s:
+        wf.transition(
+            s,
+            incident.id,
+            moved.version,
+            "Resolved",
+            resolution_code="Solved (Permanently)",
+            resolution_notes="The caller confirmed.",
+            now=NOW + 180 * M,
+        )
+    done = clock()
+    assert (done.stage, done.business_elapsed_seconds, done.breached) == ("achieved", 7200, False)
+    with db.session() as s:
+        clocks = wf.incident_detail(s, incident.id).clocks
+    assert [(c.name, c.stage) for c in clocks] == [("Resolution in 8h", "achieved")]
