@@ -55,6 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations to a database")
     _add_db(upgrade)
 
+    export = sub.add_parser("export", help="write data to files")
+    export_sub = export.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    incidents = export_sub.add_parser(
+        "incidents", help="every incident a filter matches, to an Excel workbook"
+    )
+    _add_db(incidents)
+    incidents.add_argument("--out", required=True, metavar="FILE.xlsx")
+    incidents.add_argument(
+        "--filter",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="as in the queue, e.g. state=open priority=1,2 group=Network (one or more)",
+    )
+    incidents.add_argument(
+        "--sort",
+        default="-opened",
+        metavar="[-]COLUMN",
+        help="a queue column, e.g. --sort=priority or --sort=-opened (descending)",
+    )
+
     shot = sub.add_parser("screenshot", help="save a PNG of every page, offscreen")
     _add_db(shot)
     shot.add_argument("--out", required=True, metavar="DIR")
@@ -96,6 +118,41 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_incidents(args: argparse.Namespace) -> int:
+    from app.db import open_database
+    from app.services.export_incidents import export_incidents
+    from app.services.incident_query import Sort, parse_filter_args
+
+    if not args.out.lower().endswith(".xlsx"):
+        return _fail(f"--out must name an .xlsx file, not {args.out!r}")
+    try:
+        sort = Sort(args.sort.lstrip("-"), descending=args.sort.startswith("-"))
+    except ValueError as exc:
+        return _fail(f"--sort: {exc}")
+    database = open_database(args.db, create=False)
+    try:
+        with database.session() as session:
+            try:
+                filt = parse_filter_args(args.filter, session)
+            except ValueError as exc:
+                return _fail(f"--filter: {exc}")
+            try:
+                written = export_incidents(session, filt, args.out, sort=sort)
+            except OSError as exc:
+                return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+    finally:
+        database.dispose()
+    print(f"{written} incidents written to {args.out}")
+    return 0
+
+
+EXPORTS = {"incidents": cmd_export_incidents}
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    return EXPORTS[args.export_command](args)
+
+
 def cmd_screenshot(args: argparse.Namespace) -> int:
     from app.views.screenshot import take_screenshots
 
@@ -114,7 +171,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run(args.db, demo=args.demo)
 
 
-COMMANDS = {"demo": cmd_demo, "db": cmd_db, "screenshot": cmd_screenshot}
+COMMANDS = {"demo": cmd_demo, "db": cmd_db, "export": cmd_export, "screenshot": cmd_screenshot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
