@@ -364,6 +364,7 @@ class ServiceOption(Option):
     """A service and its configuration items."""
 
     cis: list[Option] = field(default_factory=list)
+    support_group_id: int | None = None
 
 
 @dataclass
@@ -956,9 +957,10 @@ def _check_transition(
     except ValueError:
         raise WorkflowError(f"“{str(to_state)[:40]}” is not an incident state.") from None
     current = incident.state
-    if target == current:
+    changing_reason = target == current == S.ON_HOLD and hold_reason != incident.hold_reason
+    if target == current and not changing_reason:
         raise WorkflowError(f"{incident.number} is already {current}.")
-    if target not in TRANSITIONS.get(current, ()):
+    if target not in TRANSITIONS.get(current, ()) and not changing_reason:
         if current in FINAL_STATES:
             raise WorkflowError(f"{incident.number} is {current}; that is final.")
         raise WorkflowError(f"{incident.number} cannot go from {current} to {target.value}.")
@@ -1016,7 +1018,10 @@ def transition(
     resolution_notes: str | None = None,
     now: dt.datetime | None = None,
 ) -> Incident:
-    """Move an incident to ``to_state`` if DOMAIN.md's workflow allows it."""
+    """Move an incident to ``to_state`` if DOMAIN.md's workflow allows it.
+
+    On Hold to On Hold with another reason changes the reason (the SLA pause may change).
+    """
     now = _now(now)
     incident = _load(session, incident_id, expected_version, {"state": str(to_state)})
     move = _check_transition(
@@ -1128,7 +1133,9 @@ def bulk_transition(
     incidents = _load_many(session, ids)
     result, problems, todo = BulkResult(), [], []
     for incident in incidents:
-        if incident.state == to_state:
+        if incident.state == to_state and (
+            to_state != S.ON_HOLD or hold_reason == incident.hold_reason
+        ):
             result.skipped.append((incident.number, f"already {incident.state}"))
             continue
         try:
@@ -1399,9 +1406,11 @@ def lookups(session: Session) -> Lookups:
         if team_id in by_group:
             by_group[team_id].members.append(Option(person_id, name))
     services = [
-        ServiceOption(service_id, name)
-        for service_id, name in session.execute(
-            select(Service.id, Service.name).where(Service.active.is_(True)).order_by(Service.name)
+        ServiceOption(service_id, name, support_group_id=group_id)
+        for service_id, name, group_id in session.execute(
+            select(Service.id, Service.name, Service.support_group_id)
+            .where(Service.active.is_(True))
+            .order_by(Service.name)
         )
     ]
     by_service = {s.id: s for s in services}

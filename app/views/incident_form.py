@@ -217,14 +217,16 @@ class ConflictDialog(QDialog):
         self.choice = "cancel"
         self.setWindowTitle(f"{conflict.number} was changed by someone else")
         intro = QLabel(
-            f"{html.escape(str(conflict))}<br>These fields differ between the saved "
-            "incident and your edits:"
+            f"<p>{html.escape(str(conflict))}</p><p>These fields differ between the saved "
+            "incident and your edits:</p>"
         )
         intro.setWordWrap(True)
         self.table = QTableWidget(len(rows), 3)
         self.table.setHorizontalHeaderLabels(["Field", "Saved (theirs)", "Yours"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setAlternatingRowColors(True)
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
@@ -358,7 +360,8 @@ def sla_text(clock: ClockView, now: dt.datetime) -> str:
     left = clock.seconds_left(now)
     if clock.stage == "breached" or clock.breached or (left is not None and left <= 0):
         over = -left if left is not None else 0
-        return f"Breached · {format_duration(over)} over" if over > 0 else "Breached"
+        text = f"Breached · {format_duration(over)} over" if over > 0 else "Breached"
+        return f"{text} · paused" if clock.stage == "paused" else text
     if clock.stage == "paused":
         since = format_datetime(clock.paused_since) if clock.paused_since else ""
         return f"Paused since {since} · {format_duration(left or 0)} left".replace("  ", " ")
@@ -445,7 +448,7 @@ class _Bar(QWidget):
 def timeline_html(entries: list[TimelineEntry]) -> str:
     """The timeline as HTML, newest first: who, when, and what happened."""
     if not entries:
-        return "<p style='color:gray'>No history yet.</p>"
+        return "<p style='color:gray'>The timeline starts when the incident is saved.</p>"
     parts = []
     for entry in entries:
         head = (
@@ -806,11 +809,13 @@ class IncidentForm(QWidget):
         self.note_button.setObjectName("addNoteButton")
         self.note_button.clicked.connect(self.add_note)
         self.note_edit.textChanged.connect(self._update_buttons)
-        note_row = QHBoxLayout()
+        self.note_row = QWidget()
+        note_row = QHBoxLayout(self.note_row)
+        note_row.setContentsMargins(0, 0, 0, 0)
         note_row.addWidget(self.note_edit, 1)
         note_row.addWidget(self.note_button, 0, Qt.AlignmentFlag.AlignBottom)
         timeline_layout = QVBoxLayout(timeline_box)
-        timeline_layout.addLayout(note_row)
+        timeline_layout.addWidget(self.note_row)
         timeline_layout.addWidget(self.timeline, 1)
 
         side = QWidget()
@@ -1141,6 +1146,11 @@ class IncidentForm(QWidget):
         current = self.ci.value()
         label = self.ci.currentText()
         self.ci.set_options(service.cis if service else [])
+        if service and service.support_group_id and not self._populating:
+            if self.group.value() is None:
+                # The service's support group is the usual first assignment.
+                self.group.set_value(service.support_group_id)
+                self._group_changed()
         if current is not None and self.ci.findData(current) < 0 and self._populating:
             # A CI linked earlier stays visible even if it is no longer in the list.
             self.ci.set_value(current, label)
@@ -1205,13 +1215,16 @@ class IncidentForm(QWidget):
         allowed = wf.TRANSITIONS.get(state, ()) if state else ()
         shown = {
             "start": state in (S.NEW, S.ON_HOLD),
-            "hold": S.ON_HOLD in allowed,
+            "hold": S.ON_HOLD in allowed or state == S.ON_HOLD,
             "resolve": S.RESOLVED in allowed,
             "reopen": state == S.RESOLVED,
             "close": S.CLOSED in allowed,
             "cancel": S.CANCELED in allowed,
             "major": bool(detail and detail.is_major and major_view() is not None),
         }
+        self.buttons["hold"].setText(
+            "Change hold reason…" if state == S.ON_HOLD else "Put on hold…"
+        )
         for key, button in self.buttons.items():
             button.setVisible(shown[key])
             button.setEnabled(not self.busy)
@@ -1224,7 +1237,7 @@ class IncidentForm(QWidget):
         self.note_button.setEnabled(
             detail is not None and bool(self.note_edit.toPlainText().strip()) and not self.busy
         )
-        self.note_edit.setEnabled(detail is not None)
+        self.note_row.setVisible(detail is not None)
 
     def _update_priority_enabled(self, editable: bool) -> None:
         overridden = self.override.isChecked()

@@ -284,3 +284,16 @@ def test_the_form_shows_the_clocks_of_an_incident(qtbot, db, incident_id):
     assert [bar.status.text() for bar in form.clock_bars] == [
         f"23h left · due {incident_form.format_datetime(NOW + 23 * H)}"
     ]
+
+
+def test_choosing_a_service_suggests_its_support_group(qtbot, db, org):
+    with db.transaction() as s:
+        s.add(Service(name="Printing", support_group_id=org["desk"]))
+    form = open_form(qtbot, db)
+    form.service.setCurrentIndex(form.service.findText("Printing"))
+    assert form.group.currentText() == "Service Desk"
+    assert [form.assignee.itemText(i) for i in range(form.assignee.count())] == [
+        "",
+        "Alex Kim",
+        "Bea Novak",
+    ]

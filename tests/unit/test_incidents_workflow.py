@@ -475,3 +475,20 @@ def test_sla_clocks_follow_the_workflow(db, org):
     with db.session() as s:
         clocks = wf.incident_detail(s, incident.id).clocks
     assert [(c.name, c.stage) for c in clocks] == [("Resolution in 8h", "achieved")]
+
+
+def test_changing_the_hold_reason_is_on_the_timeline(db, org):
+    incident = create(db, org)
+    with db.transaction() as s:
+        moved = wf.transition(s, incident.id, 1, "On Hold", hold_reason="Awaiting Vendor", now=NOW)
+        moved = wf.transition(
+            s, incident.id, moved.version, "On Hold", hold_reason="Awaiting Change", now=NOW + M
+        )
+        assert moved.hold_reason == "Awaiting Change"
+        with pytest.raises(WorkflowError, match="already On Hold"):
+            wf.transition(s, incident.id, None, "On Hold", hold_reason="Awaiting Change", now=NOW)
+    with db.session() as s:
+        texts = [
+            e.text for e in s.scalars(select(IncidentEvent).where(IncidentEvent.kind == "state"))
+        ]
+    assert texts == ["Awaiting Vendor", "Awaiting Change"]
