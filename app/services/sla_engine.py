@@ -595,19 +595,7 @@ def apply_to_incident(
             select(SlaClock).where(SlaClock.incident_id == incident.id).order_by(SlaClock.id)
         )
     )
-    have = {c.definition_id for c in clocks}
-    for spec in specs.values():
-        if spec.active and spec.id not in have and spec.applies(fields):
-            started = start_of(spec, timeline)
-            if started is not None and started <= now:
-                clock = SlaClock(
-                    incident_id=incident.id,
-                    definition_id=spec.id,
-                    stage=SlaStage.IN_PROGRESS.value,
-                    started_at=started,
-                )
-                session.add(clock)
-                clocks.append(clock)
+    clocks += _attach(session, incident.id, specs, timeline, {c.definition_id for c in clocks}, now)
     # A clock that no longer applies and has already stopped keeps its final figures.
     live = [
         c for c in clocks
@@ -621,6 +609,32 @@ def apply_to_incident(
             setattr(clock, key, value)
     session.flush()
     return clocks
+
+
+def _attach(
+    session: Session,
+    incident_id: int,
+    specs: Mapping[int, SlaSpec],
+    timeline: Timeline,
+    have: set[int],
+    now: dt.datetime,
+) -> list[SlaClock]:
+    """New clocks for active definitions that apply and have started by ``now``."""
+    added = []
+    for spec in specs.values():
+        if not spec.active or spec.id in have or not spec.applies(timeline.fields):
+            continue
+        started = start_of(spec, timeline)
+        if started is not None and started <= now:
+            clock = SlaClock(
+                incident_id=incident_id,
+                definition_id=spec.id,
+                stage=SlaStage.IN_PROGRESS.value,
+                started_at=started,
+            )
+            session.add(clock)
+            added.append(clock)
+    return added
 
 
 def running_clocks() -> Any:
@@ -638,53 +652,66 @@ def recompute_open_clocks(
     """Recompute and store every running clock in bulk; returns how many were written.
 
     The write checks each clock's version: if another save changed a clock meanwhile,
-    SQLAlchemy raises ``StaleDataError`` and the caller rolls back and runs it again.
+    ``StaleDataError`` is raised and the caller rolls back and runs it again.
     """
     now = now or utcnow()
     progress = progress or silent()
     progress.update(0, 0, "Reading running SLA clocks")
     specs = load_specs(session)
+    rows, timelines = _read_running(session, specs)
+    progress.update(0, len(rows), "Computing SLA clocks")
+    items = [(specs[r.definition_id], timelines[r.incident_id], r.started_at) for r in rows]
+    states = compute_clocks(items, now)
+    updates = [
+        {
+            "id": r.id,
+            "version": r.version,
+            **_settle(state, spec.applies(timeline.fields), now).columns(),
+        }
+        for r, (spec, timeline, _), state in zip(rows, items, states, strict=True)
+    ]
+    for begin in range(0, len(updates), _WRITE_CHUNK):
+        progress.update(begin, len(updates), "Writing SLA clocks")
+        _write(session, updates[begin : begin + _WRITE_CHUNK])
+    # Clocks this session holds as objects now lag behind their rows' versions.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, SlaClock):
+            session.expire(obj)
+    progress.update(len(updates), len(updates), "SLA clocks up to date")
+    return len(updates)
+
+
+def _read_running(
+    session: Session, specs: Mapping[int, SlaSpec]
+) -> tuple[list[Any], dict[int, Timeline]]:
+    """The running clocks (with their incidents' fields), and each incident's history."""
     keys = _condition_fields(specs)
+    columns = [Incident.__table__.c[k] for k in keys]
     rows = session.execute(
         select(
             SlaClock.id, SlaClock.version, SlaClock.incident_id, SlaClock.definition_id,
             SlaClock.started_at,
             Incident.opened_at, Incident.state, Incident.hold_reason, Incident.first_response_at,
-            *(Incident.__table__.c[k] for k in keys),
+            *columns,
         )
         .join(Incident, Incident.id == SlaClock.incident_id)
         .where(running_clocks())
         .order_by(SlaClock.incident_id, SlaClock.id)
     ).all()  # fmt: skip
-    ids = select(SlaClock.incident_id).where(running_clocks())
     events: dict[int, list[tuple[dt.datetime, str | None, str | None]]] = {}
+    ids = select(SlaClock.incident_id).where(running_clocks())
     for e in session.execute(_state_events(ids)):
         events.setdefault(e.incident_id, []).append((e.at, e.new_value, e.text))
-    progress.update(0, len(rows), "Computing SLA clocks")
     timelines: dict[int, Timeline] = {}
-    items, applies = [], []
     for r in rows:
-        timeline = timelines.get(r.incident_id)
-        if timeline is None:
-            fields = {k: r._mapping[Incident.__table__.c[k]] for k in keys}
+        if r.incident_id not in timelines:
+            fields = {k: r._mapping[c] for k, c in zip(keys, columns, strict=True)}
             fields["first_response_at"] = r.first_response_at
-            timeline = timelines[r.incident_id] = build_timeline(
+            timelines[r.incident_id] = build_timeline(
                 r.opened_at, r.state, r.hold_reason, r.first_response_at,
                 events.get(r.incident_id, ()), fields,
             )  # fmt: skip
-        spec = specs[r.definition_id]
-        items.append((spec, timeline, r.started_at))
-        applies.append(spec.applies(timeline.fields))
-    states = compute_clocks(items, now)
-    updates = [
-        {"id": r.id, "version": r.version, **_settle(state, ok, now).columns()}
-        for r, state, ok in zip(rows, states, applies, strict=True)
-    ]
-    for begin in range(0, len(updates), _WRITE_CHUNK):
-        progress.update(begin, len(updates), "Writing SLA clocks")
-        _write(session, updates[begin : begin + _WRITE_CHUNK])
-    progress.update(len(updates), len(updates), "SLA clocks up to date")
-    return len(updates)
+    return rows, timelines
 
 
 def _write(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -650,3 +650,17 @@ def test_a_clock_saved_during_a_recompute_makes_it_fail_rather_than_overwrite(db
     with pytest.raises(StaleDataError, match="2 SLA clocks changed"):
         with db.transaction() as session:
             recompute_open_clocks(session, T0 + 3 * H)
+
+
+def test_the_form_can_save_again_after_a_recompute_in_the_same_session(db):
+    with db.transaction() as s:
+        _seed(s)
+        inc = Incident(number="INC5", short_description="Badge reader", priority=1, opened_at=T0)
+        s.add(inc)
+        s.flush()
+        held = _by_target(s, apply_to_incident(s, inc, T0 + M))  # the form keeps these
+        recompute_open_clocks(s, T0 + 2 * M)
+        _move(s, inc, T0 + 3 * M, "Resolved")
+        apply_to_incident(s, inc, T0 + 4 * M)
+        assert held["resolution"].stage == SlaStage.ACHIEVED
+        assert held["resolution"].version == 3  # attached, recomputed, stopped
