@@ -27,7 +27,9 @@ from app.models import (
     ConfigurationItem,
     Incident,
     IncidentEvent,
+    MajorIncidentUpdate,
     Person,
+    PostIncidentReview,
     Problem,
     Service,
     SlaClock,
@@ -748,11 +750,10 @@ def new_incident(session: Session, data: IncidentInput, now: dt.datetime | None 
         created_at=now,
         updated_at=now,
     )
-    if incident.is_major:
-        incident.major_declared_at = now
-        incident.major_status = "investigating"
     _insert_numbered(session, incident)
     with session.no_autoflush:
+        if incident.is_major:
+            _declare_major(session, incident, now)
         _event(session, incident, "created", now, text=incident.short_description)
         if overridden:
             _event(
@@ -810,6 +811,14 @@ def update_incident(
     _check_dates(merged, now)
     _check_references(session, merged)
     _settle_priority(session, incident, clean, merged)
+    if incident.is_major and clean.get("is_major") is False:
+        has_review = session.scalar(
+            select(PostIncidentReview.id).where(PostIncidentReview.incident_id == incident.id)
+        )
+        if has_review is not None:
+            raise WorkflowError(
+                f"{incident.number} has a post-incident review, so it stays a major incident."
+            )
     with session.no_autoflush:
         _write_changes(session, incident, merged, now)
         _save(session, incident, now)
@@ -869,8 +878,26 @@ def _write_changes(
             _event(session, incident, "field", now, key, old, new)
     _count_reassignment(incident, old_group)
     if incident.is_major and incident.major_declared_at is None:
-        incident.major_declared_at = now
-        incident.major_status = incident.major_status or "investigating"
+        _declare_major(session, incident, now)
+    elif not incident.is_major and incident.major_declared_at is not None:
+        # Taken back as a mistake: the major timeline is kept, as undeclaring does.
+        incident.major_declared_at = None
+        incident.major_status = None
+
+
+def _declare_major(session: Session, incident: Incident, now: dt.datetime) -> None:
+    """Start the major-incident timeline, as the major-incident view does when declaring."""
+    incident.major_declared_at = now
+    incident.major_status = "investigating"
+    session.add(
+        MajorIncidentUpdate(
+            incident_id=incident.id,
+            at=now,
+            author_id=_author_id(session),
+            status="investigating",
+            text="Major incident declared.",
+        )
+    )
 
 
 def _count_reassignment(incident: Incident, old_group: int | None) -> None:

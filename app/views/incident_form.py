@@ -1252,6 +1252,7 @@ class IncidentForm(QWidget):
             return
         problem = self._problems()
         if problem:
+            self._close_after_save = False
             self.show_problem(problem)
             return
         if self.detail is None:

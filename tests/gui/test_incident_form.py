@@ -297,3 +297,23 @@ def test_choosing_a_service_suggests_its_support_group(qtbot, db, org):
         "Alex Kim",
         "Bea Novak",
     ]
+
+
+def test_a_major_incident_offers_its_own_window(qtbot, db, incident_id, monkeypatch):
+    opened = []
+    monkeypatch.setattr(
+        incident_form, "major_view", lambda: lambda parent, db_, ident: opened.append(ident)
+    )
+    form = open_form(qtbot, db, incident_id)
+    assert not form.buttons["major"].isVisibleTo(form)
+    form.is_major.setChecked(True)
+    assert form.major_badge.isVisibleTo(form)
+    wait_saved(qtbot, form, form.save)
+    assert form.buttons["major"].isVisibleTo(form)
+    form.buttons["major"].click()
+    assert opened == [incident_id]
+
+
+def test_without_the_major_view_there_is_no_major_button(monkeypatch):
+    monkeypatch.setattr(incident_form.importlib.util, "find_spec", lambda _name: None)
+    assert incident_form.major_view() is None

@@ -15,7 +15,9 @@ from app.models import (
     ConfigurationItem,
     Incident,
     IncidentEvent,
+    MajorIncidentUpdate,
     Person,
+    PostIncidentReview,
     Service,
     SlaClock,
     SlaDefinition,
@@ -492,3 +494,19 @@ def test_changing_the_hold_reason_is_on_the_timeline(db, org):
             e.text for e in s.scalars(select(IncidentEvent).where(IncidentEvent.kind == "state"))
         ]
     assert texts == ["Awaiting Vendor", "Awaiting Change"]
+
+
+def test_flagging_a_major_incident_starts_its_own_timeline(db, org):
+    incident = create(db, org)
+    with db.transaction() as s:
+        moved = wf.update_incident(s, incident.id, 1, {"is_major": True}, now=NOW + M)
+        assert (moved.major_declared_at, moved.major_status) == (NOW + M, "investigating")
+    with db.session() as s:
+        updates = s.scalars(
+            select(MajorIncidentUpdate).where(MajorIncidentUpdate.incident_id == incident.id)
+        ).all()
+        assert [(u.status, u.at) for u in updates] == [("investigating", NOW + M)]
+    with db.transaction() as s:
+        s.add(PostIncidentReview(incident_id=incident.id))
+    with db.transaction() as s, pytest.raises(WorkflowError, match="post-incident review"):
+        wf.update_incident(s, incident.id, None, {"is_major": False}, now=NOW)
