@@ -520,11 +520,11 @@ def _check_member(session: Session, group_id: int | None, assignee_id: int | Non
         )
 
 
-def _check_dates(values: dict[str, Any], now: dt.datetime) -> None:
+def _check_dates(values: dict[str, Any], now: dt.datetime, *, new_opened: bool = True) -> None:
     opened = values.get("opened_at")
     if opened is None:
         return
-    if opened > now + CLOCK_SKEW:
+    if new_opened and opened > now + CLOCK_SKEW:
         raise WorkflowError(f"Opened ({format_datetime(opened)}) cannot be in the future.")
     for key in ("first_response_at", "resolved_at", "closed_at"):
         when = values.get(key)
@@ -808,7 +808,7 @@ def update_incident(
     _refuse_final(incident)
     clean = {key: _clean(key, value) for key, value in changes.items() if key != "state"}
     merged = {**_values(incident), **clean}
-    _check_dates(merged, now)
+    _check_dates(merged, now, new_opened="opened_at" in clean)
     _check_references(session, merged)
     _settle_priority(session, incident, clean, merged)
     if incident.is_major and clean.get("is_major") is False:
@@ -828,7 +828,14 @@ def update_incident(
 def _settle_priority(
     session: Session, incident: Incident, clean: dict[str, Any], merged: dict[str, Any]
 ) -> None:
-    """Fill ``merged``'s priority fields: recomputed from the matrix unless overridden."""
+    """Fill ``merged``'s priority fields: recomputed from the matrix unless overridden.
+
+    Edits that touch none of them keep the priority as it is, so an imported priority
+    or one set under an older matrix does not change behind the agent's back.
+    """
+    touched = {"impact", "urgency", "priority", "priority_overridden"} & clean.keys()
+    if not touched and not ("priority_override_reason" in clean and incident.priority_overridden):
+        return
     matrix_priority = compute_priority(session, merged["impact"], merged["urgency"])
     if "priority_overridden" in clean:
         overridden = clean["priority_overridden"]

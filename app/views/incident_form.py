@@ -1064,9 +1064,7 @@ class IncidentForm(QWidget):
             "ci_id": self.ci.value(),
             "impact": self.impact.currentData(),
             "urgency": self.urgency.currentData(),
-            "priority": self.override_priority.currentData()
-            if overridden
-            else self.matrix_priority(),
+            "priority": self.shown_priority(),
             "priority_overridden": overridden,
             "priority_override_reason": (self.override_reason.text().strip() or None)
             if overridden
@@ -1099,6 +1097,16 @@ class IncidentForm(QWidget):
 
     def is_dirty(self) -> bool:
         return bool(self.changes()) if self.base else False
+
+    def shown_priority(self) -> int:
+        """The override, the saved priority while impact and urgency are unchanged, or the matrix's."""
+        if self.override.isChecked():
+            return self.override_priority.currentData()
+        detail = self.detail
+        levels = (self.impact.currentData(), self.urgency.currentData())
+        if detail and not detail.priority_overridden and levels == (detail.impact, detail.urgency):
+            return detail.priority
+        return self.matrix_priority()
 
     def matrix_priority(self) -> int:
         """The priority the matrix gives the chosen impact and urgency."""
@@ -1181,11 +1189,16 @@ class IncidentForm(QWidget):
         overridden = self.override.isChecked()
         self.override_priority.setEnabled(overridden and self._editable())
         self.override_reason.setEnabled(overridden and self._editable())
-        priority = self.override_priority.currentData() if overridden else self.matrix_priority()
+        priority = self.shown_priority()
         self.priority_shown.show_priority(priority)
-        self.priority_shown.setToolTip(
-            "Overridden" if overridden else "From the impact × urgency matrix"
-        )
+        matrix = self.matrix_priority()
+        if overridden:
+            tip = f"Overridden (the matrix gives {priority_label(matrix)})"
+        elif priority != matrix:
+            tip = f"As saved; the matrix now gives {priority_label(matrix)}"
+        else:
+            tip = "From the impact × urgency matrix"
+        self.priority_shown.setToolTip(tip)
         if not overridden:
             self.override_priority.blockSignals(True)
             self.override_priority.setCurrentIndex(priority - 1)

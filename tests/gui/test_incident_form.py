@@ -317,3 +317,18 @@ def test_a_major_incident_offers_its_own_window(qtbot, db, incident_id, monkeypa
 def test_without_the_major_view_there_is_no_major_button(monkeypatch):
     monkeypatch.setattr(incident_form.importlib.util, "find_spec", lambda _name: None)
     assert incident_form.major_view() is None
+
+
+def test_a_saved_priority_stays_until_impact_or_urgency_change(qtbot, db, org):
+    with db.transaction() as s:
+        incident = Incident(
+            number="INC0000042", short_description="imported", impact=3, urgency=3, priority=2
+        )
+        s.add(incident)
+        s.flush()
+        ident = incident.id
+    form = open_form(qtbot, db, ident)
+    assert form.priority_shown.text() == "P2 High"
+    assert "P5 Planning" in form.priority_shown.toolTip()
+    form.urgency.setCurrentIndex(1)
+    assert form.priority_shown.text() == "P4 Low"

@@ -510,3 +510,22 @@ def test_flagging_a_major_incident_starts_its_own_timeline(db, org):
         s.add(PostIncidentReview(incident_id=incident.id))
     with db.transaction() as s, pytest.raises(WorkflowError, match="post-incident review"):
         wf.update_incident(s, incident.id, None, {"is_major": False}, now=NOW)
+
+
+def test_an_edit_elsewhere_keeps_a_priority_the_matrix_would_not_give(db, org):
+    with db.transaction() as s:
+        s.add(
+            Incident(
+                number="INC0000007",
+                short_description="imported",
+                priority=2,
+                impact=3,
+                opened_at=NOW,
+            )
+        )
+    with db.transaction() as s:
+        ident = s.scalar(select(Incident.id))
+        moved = wf.update_incident(s, ident, 1, {"category": "Network"}, now=NOW)
+        assert moved.priority == 2
+        moved = wf.update_incident(s, ident, moved.version, {"urgency": 2}, now=NOW)
+        assert moved.priority == 4
