@@ -267,6 +267,15 @@ def _major(session: Session, incident_id: int) -> Incident:
     return incident
 
 
+def _live(session: Session, incident_id: int) -> Incident:
+    incident = _major(session, incident_id)
+    if incident.state in _FINAL_STATES:
+        raise MajorIncidentError(
+            f"{incident.number} is {incident.state.lower()}; its timeline is final."
+        )
+    return incident
+
+
 def _author(session: Session) -> int | None:
     user_id = session.info.get("user_id")
     if user_id is None:
@@ -336,7 +345,7 @@ def add_status_update(
     session: Session, incident_id: int, status: str, text: str, *, at: dt.datetime | None = None
 ) -> MajorIncidentUpdate:
     """Add a status update to the timeline; the incident takes its status."""
-    incident = _major(session, incident_id)
+    incident = _live(session, incident_id)
     if status not in MAJOR_STATUSES:
         raise MajorIncidentError(
             f"{status!r} is not a major-incident status; use one of {', '.join(MAJOR_STATUSES)}."
@@ -364,7 +373,7 @@ def log_communication(
     at: dt.datetime | None = None,
 ) -> CommunicationLog:
     """Record a message sent to stakeholders."""
-    incident = _major(session, incident_id)
+    incident = _live(session, incident_id)
     entry = CommunicationLog(
         incident_id=incident.id,
         at=at or utcnow(),

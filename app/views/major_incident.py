@@ -64,6 +64,7 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     "monitoring": ("#1e88e5", "#ffffff"),
     "resolved": ("#2e7d32", "#ffffff"),
 }
+FINAL_STATES = ("Closed", "Canceled")
 _windows: dict[tuple[int, int], MajorIncidentWindow] = {}
 
 
@@ -337,6 +338,15 @@ class MajorIncidentWindow(QMainWindow):
         box.addWidget(self.comm_message)
         box.addLayout(form)
 
+        self.live_inputs = [
+            self.update_status,
+            self.update_text,
+            self.add_update_button,
+            self.channel,
+            self.audience,
+            self.comm_message,
+            self.log_button,
+        ]
         splitter = QSplitter()
         splitter.addWidget(timeline_box)
         splitter.addWidget(comms_box)
@@ -349,12 +359,15 @@ class MajorIncidentWindow(QMainWindow):
         self.held_on = _date_edit(dt.date.today())
         self.held.toggled.connect(self.held_on.setEnabled)
         self.held_on.setEnabled(False)
+        self.review_status = QComboBox()
+        self.review_status.addItems(list(mi.REVIEW_STATUSES))
         held_row = QHBoxLayout()
         held_row.addWidget(self.held)
         held_row.addWidget(self.held_on)
+        held_row.addSpacing(24)
+        held_row.addWidget(QLabel("Status"))
+        held_row.addWidget(self.review_status)
         held_row.addStretch(1)
-        self.review_status = QComboBox()
-        self.review_status.addItems(list(mi.REVIEW_STATUSES))
         self.root_cause = QPlainTextEdit()
         self.root_cause.setPlaceholderText("Why it happened")
         self.factors = QPlainTextEdit()
@@ -368,7 +381,6 @@ class MajorIncidentWindow(QMainWindow):
         self.review_state = QLabel()
         form = QFormLayout(review_box)
         form.addRow(held_row)
-        form.addRow("Status", self.review_status)
         form.addRow("Root cause", self.root_cause)
         form.addRow("Contributing factors", self.factors)
         form.addRow("Timeline summary", self.summary)
@@ -446,13 +458,15 @@ class MajorIncidentWindow(QMainWindow):
 
     def _set_enabled(self, loaded: bool) -> None:
         major = loaded and self.detail is not None and self.detail.is_major
-        for widget in (
-            self.add_update_button,
-            self.log_button,
-            self.save_review_button,
-            self.export_button,
-        ):
+        live = major and self.detail is not None and self.detail.state not in FINAL_STATES
+        for widget in (self.save_review_button, self.export_button):
             widget.setEnabled(major)
+        for widget in self.live_inputs:
+            widget.setEnabled(live)
+        if major and not live and self.detail is not None:
+            final = f"{self.detail.number} is {self.detail.state.lower()}; its timeline is final."
+            self.update_text.setPlaceholderText(final)
+            self.comm_message.setPlaceholderText(final)
         has_review = major and self.detail is not None and self.detail.review is not None
         self.add_action_button.setEnabled(has_review)
         self.add_action_button.setToolTip("" if has_review else "Save the review first")
@@ -472,7 +486,7 @@ class MajorIncidentWindow(QMainWindow):
                 if item.widget() is not None:
                     item.widget().deleteLater()
             slot.addWidget(chip)
-        self.declare_button.setVisible(not d.is_major and d.state not in ("Closed", "Canceled"))
+        self.declare_button.setVisible(not d.is_major and d.state not in FINAL_STATES)
         # Most updates repeat the current status ("still investigating").
         current = d.updates[-1].status if d.updates else d.major_status
         if current in mi.MAJOR_STATUSES:

@@ -168,3 +168,12 @@ def test_opening_twice_shows_the_same_window(open_major, sample_db):
     window = open_major()
     again = open_major_incident(None, sample_db, window.incident_id)
     assert again is window
+
+
+def test_a_closed_major_incident_keeps_its_review_but_not_its_live_boxes(open_major, sample_db):
+    with sample_db.transaction() as s:
+        s.get(Incident, incident_id(sample_db, "INC010")).state = "Closed"
+    window = open_major("INC010")
+    assert not window.add_update_button.isEnabled() and not window.log_button.isEnabled()
+    assert "timeline is final" in window.update_text.placeholderText()
+    assert window.save_review_button.isEnabled() and window.export_button.isEnabled()

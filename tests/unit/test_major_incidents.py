@@ -87,6 +87,11 @@ def test_status_updates_move_the_incident_along_and_bad_status_is_refused(email_
         mi.add_status_update(s, iid, "fixed", "done")
     with pytest.raises(MajorIncidentError, match="text is required"), db.transaction() as s:
         mi.add_status_update(s, iid, "resolved", "   ")
+    with db.transaction() as s:
+        s.get(Incident, iid).state = "Closed"
+    with pytest.raises(MajorIncidentError, match="closed; its timeline is final"):
+        with db.transaction() as s:
+            mi.add_status_update(s, iid, "resolved", "Late note")
     with db.session() as s:
         detail = mi.major_detail(s, iid)
     assert detail.major_status == "monitoring"
