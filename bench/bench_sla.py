@@ -67,7 +67,7 @@ def _apply_one(database: Database) -> float:
         load_specs(session)
         seconds = []
         for incident_id in ids:
-            incident = session.get(Incident, incident_id)
+            incident = session.get_one(Incident, incident_id)
             began = time.perf_counter()
             apply_to_incident(session, incident)
             seconds.append(time.perf_counter() - began)

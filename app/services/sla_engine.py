@@ -47,6 +47,13 @@ How a clock runs
 * A running clock whose definition no longer applies (say the priority changed) is
   canceled at that moment. An inactive definition attaches no new clocks, but clocks it
   already has run to their end.
+
+Entry points
+------------
+``apply_to_incident`` after every save of an incident (about a millisecond);
+``recompute_open_clocks`` now and then, in bulk, for every clock still counting (in
+progress, paused, or breached and not yet stopped); ``clock_state`` and
+``compute_clocks`` are the pure computation both rest on.
 """
 
 from __future__ import annotations
@@ -56,10 +63,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import CursorResult, Row, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -291,7 +298,7 @@ def load_specs(session: Session, refresh: bool = False) -> dict[int, SlaSpec]:
             kind=d.kind,
             target=d.target,
             duration_seconds=d.duration_seconds,
-            calendar=calendars.get(d.schedule_id) or _intern(None),
+            calendar=_intern(None) if d.schedule_id is None else calendars[d.schedule_id],
             applies_to=Condition.parse(d.applies_to),
             start=Condition.parse(d.start_condition),
             pause=Condition.parse(d.pause_condition),
@@ -317,15 +324,15 @@ def _calendars(session: Session) -> dict[int, BusinessCalendar]:
     codes = {s.country_code for s in schedules if s.country_code}
     by_schedule: dict[int, set[dt.date]] = {}
     by_country: dict[str, set[dt.date]] = {}
-    for h in session.execute(
+    for day in session.execute(
         select(Holiday.schedule_id, Holiday.country_code, Holiday.day).where(
             or_(Holiday.schedule_id.is_not(None), Holiday.country_code.in_(codes))
         )
     ):
-        if h.schedule_id is not None:
-            by_schedule.setdefault(h.schedule_id, set()).add(h.day)
-        else:
-            by_country.setdefault(h.country_code, set()).add(h.day)
+        if day.schedule_id is not None:
+            by_schedule.setdefault(day.schedule_id, set()).add(day.day)
+        elif day.country_code is not None:
+            by_country.setdefault(day.country_code, set()).add(day.day)
     out = {}
     for s in schedules:
         days = by_schedule.get(s.id, set()) | by_country.get(s.country_code, set())
@@ -381,7 +388,7 @@ def _walk(
     for k, (t, record, responded) in enumerate(points):
         if t > now and k > 0:
             break
-        key = (id(spec), record["state"], record["hold_reason"], responded)
+        key: tuple[Any, ...] = (id(spec), record["state"], record["hold_reason"], responded)
         if not spec.history_only:
             key += (id(record),)
         cls = memo.get(key)
@@ -683,7 +690,7 @@ def recompute_open_clocks(
 
 def _read_running(
     session: Session, specs: Mapping[int, SlaSpec]
-) -> tuple[list[Any], dict[int, Timeline]]:
+) -> tuple[Sequence[Row[Any]], dict[int, Timeline]]:
     """The running clocks (with their incidents' fields), and each incident's history."""
     keys = _condition_fields(specs)
     columns = [Incident.__table__.c[k] for k in keys]
@@ -721,14 +728,15 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     (to check each row's count): a round trip per clock on PostgreSQL. The total count
     below checks the same thing.
     """
-    table = SlaClock.__table__
+    table = cast(Table, SlaClock.__table__)
     values = {c: bindparam(f"v_{c}", type_=table.c[c].type) for c in rows[0] if c not in _KEYS}
     statement = (
         update(table)
         .where(table.c.id == bindparam("v_id"), table.c.version == bindparam("v_version"))
         .values(version=table.c.version + 1, **values)
     )
-    result = session.execute(statement, [{f"v_{k}": v for k, v in row.items()} for row in rows])
+    params = [{f"v_{k}": v for k, v in row.items()} for row in rows]
+    result = cast(CursorResult[Any], session.execute(statement, params))
     if result.rowcount != len(rows):
         raise StaleDataError(
             f"{len(rows) - result.rowcount} SLA clocks changed while they were recomputed"

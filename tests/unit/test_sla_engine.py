@@ -41,8 +41,10 @@ EIGHT_FIVE = BusinessCalendar.weekly(
 PAUSE = {"state": ["On Hold"], "hold_reason": ["Awaiting Caller", "Awaiting Vendor"]}
 
 
-def at(*args: int, tz: dt.tzinfo = LONDON) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=tz)
+def at(
+    year: int, month: int, day: int, hour: int, minute: int, tz: dt.tzinfo = LONDON
+) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
 def resolution(hours: float, calendar: BusinessCalendar | None = None) -> SlaSpec:
@@ -256,7 +258,8 @@ ZONES = [UTC, LONDON, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")]
 @st.composite
 def histories(draw: st.DrawFn) -> Timeline:
     opened = BASE + dt.timedelta(minutes=draw(st.integers(0, 300 * 24 * 60)))
-    entries, t = [(opened, "New", None)], opened
+    entries: list[tuple[dt.datetime, str, str | None]] = [(opened, "New", None)]
+    t = opened
     for _ in range(draw(st.integers(0, 6))):
         t += dt.timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)))
         state = draw(st.sampled_from(["In Progress", "On Hold", "Resolved", "Closed"]))
@@ -548,7 +551,7 @@ def _stale_world(database) -> dict[str, int]:
         for inc in (p1, p3, done):
             apply_to_incident(s, inc, T0 + 2 * H)
         s.execute(
-            update(SlaClock.__table__).values(
+            update(SlaClock).values(
                 business_elapsed_seconds=1, due_at=T0, paused_since=None, breached=False
             )
         )
@@ -638,11 +641,10 @@ def test_a_clock_saved_during_a_recompute_makes_it_fail_rather_than_overwrite(db
     real = engine.compute_clocks
 
     def meanwhile(items, now):
-        clocks = SlaClock.__table__
         session.execute(
-            update(clocks)
-            .where(clocks.c.incident_id == ids["p1"])
-            .values(version=clocks.c.version + 1)
+            update(SlaClock)
+            .where(SlaClock.incident_id == ids["p1"])
+            .values(version=SlaClock.version + 1)
         )
         return real(items, now)
 
