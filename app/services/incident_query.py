@@ -83,7 +83,7 @@ MAX_TEXT = 200
 #: The page name saved views of the queue are stored under.
 QUEUE_PAGE = "incidents"
 #: A filter matching fewer than 1 in this many incidents is sorted, not read in index order.
-FEW_SHARE = 20
+FEW_SHARE = 100
 #: Rows read per window when the caller does not say.
 DEFAULT_LIMIT = 200
 
@@ -659,6 +659,11 @@ def _indexed(filt: IncidentFilter) -> bool:
         or filt.sla
         or filt.major
     )
+
+
+def count_needs_scan(filt: IncidentFilter) -> bool:
+    """Whether counting ``filt`` reads every incident (a text search with nothing indexed)."""
+    return like_pattern(filt.text) is not None and not _indexed(filt)
 
 
 def _few(session: Session, filt: IncidentFilter, total: int | None, ctx: QueryContext) -> bool:

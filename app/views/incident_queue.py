@@ -70,7 +70,7 @@ from app.services.formatting import (
     format_duration,
 )
 from app.services.incident_query import IncidentFilter, Sort
-from app.views import ops
+from app.views import ops, refcount_guard  # noqa: F401 - installs on import
 from app.views.icons import icon
 from app.views.pages import Page, PageContext, PageHeader, register_page
 from app.views.qtmodels.incident_table import (
@@ -111,6 +111,10 @@ FIXED_COLUMNS = frozenset({"number", "priority", "state", "age", "sla"})
 MIN_DESCRIPTION = 180
 #: Name columns shrink to this share of their width before the table scrolls sideways.
 MIN_SHARE = 0.6
+#: Item data standing for "nobody" and "no data": PySide6 drops a reference to None each
+#: time an item's data is read back as None (see ``cell_data``), so None is never stored.
+UNASSIGNED = -1
+NO_DATA = ""
 SLA_LABELS = {"breached": "Breached", "at_risk": "At risk", "paused": "Paused", "ok": "OK"}
 
 
@@ -588,6 +592,7 @@ class IncidentQueuePage(Page):
 
         def heading(text: str) -> None:
             item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, NO_DATA)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             font = item.font()
             font.setBold(True)
@@ -604,6 +609,7 @@ class IncidentQueuePage(Page):
         heading("Saved views")
         if not self.views:
             item = QListWidgetItem("none yet")
+            item.setData(Qt.ItemDataRole.UserRole, NO_DATA)
             item.setFlags(Qt.ItemFlag.NoItemFlags)
             self.preset_list.addItem(item)
         for view in self.views:
@@ -830,7 +836,7 @@ class IncidentQueuePage(Page):
         try:
             self.group_button.set_choices([(c.id, c.name) for c in options.groups])
             self.assignee_button.set_choices(
-                [(None, "Unassigned"), *((c.id, c.name) for c in options.people)]
+                [(UNASSIGNED, "Unassigned"), *((c.id, c.name) for c in options.people)]
             )
             self.service_button.set_choices([(c.id, c.name) for c in options.services])
             self.vendor_button.set_choices([(c.id, c.name) for c in options.vendors])
@@ -877,7 +883,7 @@ class IncidentQueuePage(Page):
         self.group_button.set_values(list(filt.group_ids))
         assignees: list[Any] = list(filt.assignee_ids)
         if filt.unassigned:
-            assignees.append(None)
+            assignees.append(UNASSIGNED)
         self.assignee_button.set_values(assignees)
         self.service_button.set_values(list(filt.service_ids))
         self.vendor_button.set_values(list(filt.vendor_ids))
@@ -895,8 +901,8 @@ class IncidentQueuePage(Page):
             states=self.state_button.values(),
             priorities=self.priority_button.values(),
             group_ids=self.group_button.values(),
-            assignee_ids=[a for a in assignees if a is not None],
-            unassigned=None in assignees,
+            assignee_ids=[a for a in assignees if a != UNASSIGNED],
+            unassigned=UNASSIGNED in assignees,
             service_ids=self.service_button.values(),
             ci_ids=self.filter.ci_ids,
             vendor_ids=self.vendor_button.values(),
@@ -1168,7 +1174,7 @@ class IncidentQueuePage(Page):
         if form is None:
             QMessageBox.information(self, "Incidents", "The incident form is not installed yet.")
             return
-        form.open_incident(self, self.db, incident_id)
+        form.open_incident(self, self.db, incident_id, clock=self.context.clock)
 
     def new_incident(self) -> None:
         self.open_incident(None)
@@ -1211,7 +1217,7 @@ class IncidentQueuePage(Page):
         def fill_people() -> None:
             members = self.options.members.get(group.currentData(), ()) if self.options else ()
             person.clear()
-            person.addItem("(nobody)", None)
+            person.addItem("(nobody)", UNASSIGNED)
             for pid in members:
                 if pid in people:
                     person.addItem(people[pid], pid)
@@ -1219,7 +1225,8 @@ class IncidentQueuePage(Page):
         group.currentIndexChanged.connect(fill_people)
         fill_people()
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            group_id, assignee_id = group.currentData(), person.currentData()
+            group_id, chosen = group.currentData(), person.currentData()
+            assignee_id = None if chosen == UNASSIGNED else chosen
             self._bulk(
                 "Assign",
                 lambda s, ids: workflow.bulk_assign(s, ids, group_id, assignee_id),

@@ -220,3 +220,38 @@ def test_live_update_after_another_connection_inserts(qtbot, queue, window):
     queue.poll()
     wait_count(qtbot, queue, 10)
     assert "INC100" in numbers(queue)
+
+
+def test_search_over_all_incidents_shows_rows_then_the_count(qtbot, queue):
+    queue.apply_preset("all")
+    wait_count(qtbot, queue, 12)
+    queue.search.setText("sample incident inc00")
+    queue.search.returnPressed.emit()
+    # INC001 and INC008 have descriptions of their own.
+    wait_count(qtbot, queue, 7)
+    assert sorted(numbers(queue)) == [
+        "INC002",
+        "INC003",
+        "INC004",
+        "INC005",
+        "INC006",
+        "INC007",
+        "INC009",
+    ]
+
+
+def test_enter_opens_the_incident_form(qtbot, queue, monkeypatch):
+    from app.views import incident_form
+
+    opened = []
+    monkeypatch.setattr(
+        incident_form,
+        "open_incident",
+        lambda parent, db, incident_id, **kw: opened.append(incident_id),
+    )
+    first_cell = queue.table.visualRect(queue.model.index(0, 0)).center()
+    qtbot.mouseClick(queue.table.viewport(), Qt.MouseButton.LeftButton, pos=first_cell)
+    qtbot.keyClick(queue.table, Qt.Key.Key_Return)
+    assert opened == [queue.model.row_at(0).id]
+    qtbot.keyClick(queue, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert opened[-1] is None

@@ -32,7 +32,7 @@ from app.db import Database
 from app.models import utcnow
 from app.services import incident_query as q
 from app.services.formatting import PRIORITY_NAMES, format_datetime, format_duration
-from app.views import ops
+from app.views import ops, refcount_guard  # noqa: F401 - installs on import
 from app.views.theme import priority_colours
 
 #: Rows per block read from the database.
@@ -45,10 +45,11 @@ MAX_WAITING = 6
 PLACEHOLDER = "…"
 
 #: Custom roles.
-ID_ROLE = Qt.ItemDataRole.UserRole + 1
-ROW_ROLE = Qt.ItemDataRole.UserRole + 2
-SLA_ROLE = Qt.ItemDataRole.UserRole + 3
-PRIORITY_ROLE = Qt.ItemDataRole.UserRole + 4
+ID_ROLE = int(Qt.ItemDataRole.UserRole.value) + 1
+ROW_ROLE = ID_ROLE + 1
+SLA_ROLE = ID_ROLE + 2
+PRIORITY_ROLE = ID_ROLE + 3
+
 
 #: SLA bar colours by status; paused is drawn striped grey.
 SLA_COLOURS = {
@@ -61,6 +62,23 @@ SLA_COLOURS = {
 }
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_ALIGN_RIGHT, _ALIGN_LEFT = int(_RIGHT.value), int(_LEFT.value)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_SERVED_ROLES = frozenset(
+    {
+        _DISPLAY,
+        _ALIGN,
+        _FOREGROUND,
+        _TOOLTIP,
+        ID_ROLE,
+        ROW_ROLE,
+        SLA_ROLE,
+        PRIORITY_ROLE,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +87,8 @@ class FirstWindow:
 
     generation: int
     ctx: q.QueryContext
-    total: int
+    #: None when the count is read separately.
+    total: int | None
     rows: list[Any]
 
 
@@ -111,8 +130,14 @@ class IncidentTableModel(QAbstractTableModel):
         self.ctx: q.QueryContext | None = None
         self.total = 0
         self.loading = False
+        #: The count is still being read (rows may already show).
+        self.counting = False
+        self._pending_count: int | None = None
         self._generation = 0
         self._blocks: OrderedDict[int, list[Any]] = OrderedDict()
+        self._placeholder_brush = QBrush(QColor("#9e9e9e"))
+        #: Display texts per incident id, formatted once (bounded like the blocks).
+        self._texts: dict[int, tuple[str, ...]] = {}
         self._in_flight: set[int] = set()
         self._waiting: list[int] = []
         self._now = clock()
@@ -143,15 +168,27 @@ class IncidentTableModel(QAbstractTableModel):
         )
         now = self.clock()
 
+        self._pending_count = None
+        self.counting = True
+        separate = q.count_needs_scan(filt)
+
         def op(session, _progress) -> FirstWindow:
             ctx = q.context_for(session, now, teams)
-            total = q.count(session, filt, ctx)
+            total = None if separate else q.count(session, filt, ctx)
             rows = q.fetch_window(session, filt, sort_, 0, BLOCK_SIZE, ctx, total=total)
             return FirstWindow(generation, ctx, total, rows)
 
         ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._first_window).failure(
             self._failed
         ).run_in_background()
+        if separate:
+            # Counting a text search reads every incident; the first rows need not wait.
+            def count_op(session, _progress) -> tuple[int, int]:
+                return generation, q.count(session, filt, q.context_for(session, now, teams))
+
+            ops.QueryOp(
+                parent=self.owner, db=self.db, op=count_op, success=self._count_arrived
+            ).failure(self._failed).run_in_background()
 
     def reload(self) -> None:
         """Read everything again for the current filter and sort."""
@@ -159,7 +196,7 @@ class IncidentTableModel(QAbstractTableModel):
 
     def refresh(self) -> None:
         """Recount and re-read the blocks on hand, keeping the scroll position (live updates)."""
-        if self.ctx is None or self.loading:
+        if self.ctx is None or self.loading or self.counting:
             return
         generation, filt, sort_, teams = (
             self._generation,
@@ -189,17 +226,40 @@ class IncidentTableModel(QAbstractTableModel):
     def _first_window(self, result: FirstWindow) -> None:
         if result.generation != self._generation:
             return
+        total = result.total
+        if total is None:
+            # Fewer rows than a block is the whole answer; else the count is on its way.
+            total = self._pending_count
+            if total is None and len(result.rows) < BLOCK_SIZE:
+                total = len(result.rows)
         self.beginResetModel()
         self.ctx = result.ctx
         self._now = result.ctx.now
-        self.total = result.total
+        self.total = len(result.rows) if total is None else total
         self._blocks.clear()
+        self._texts.clear()
         if result.rows:
             self._blocks[0] = result.rows
         self.loading = False
         self.endResetModel()
-        self.counted.emit(self.total)
+        if total is not None:
+            self.counting = False
+            self.counted.emit(self.total)
         self.rows_ready.emit()
+
+    def _count_arrived(self, result: tuple[int, int]) -> None:
+        generation, total = result
+        if generation != self._generation or not self.counting:
+            return
+        if self.loading:
+            self._pending_count = total
+            return
+        self.counting = False
+        if total > self.total:
+            self.beginInsertRows(QModelIndex(), self.total, total - 1)
+            self.total = total
+            self.endInsertRows()
+        self.counted.emit(self.total)
 
     def _refreshed(self, result: Refreshed) -> None:
         if result.generation != self._generation:
@@ -216,6 +276,7 @@ class IncidentTableModel(QAbstractTableModel):
             self.total = result.total
             self.endRemoveRows()
         self._blocks.clear()
+        self._texts.clear()
         self._blocks.update(result.blocks)
         if self.total:
             self.dataChanged.emit(
@@ -343,29 +404,38 @@ class IncidentTableModel(QAbstractTableModel):
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if not index.isValid():
+        # A view asks ~10 roles per cell per paint; unserved roles leave before any lookup.
+        role = int(role)
+        if role not in _SERVED_ROLES or not index.isValid():
             return None
-        key = self.columns[index.column()].key
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(_RIGHT if key == "age" else _LEFT)
+        column = index.column()
+        key = self.columns[column].key
+        if role == _ALIGN:
+            return _ALIGN_RIGHT if key == "age" else _ALIGN_LEFT
         row = self.row_at(index.row())
         if row is None:
-            if role == Qt.ItemDataRole.DisplayRole:
+            if role == _DISPLAY:
                 return PLACEHOLDER
-            if role == Qt.ItemDataRole.ForegroundRole:
-                return QBrush(QColor("#9e9e9e"))
+            if role == _FOREGROUND:
+                return self._placeholder_brush
             return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(row, key)
+        if role == _DISPLAY:
+            texts = self._texts.get(row.id)
+            if texts is None:
+                texts = tuple(self._text(row, col.key) for col in self.columns)
+                self._texts[row.id] = texts
+                if len(self._texts) > MAX_BLOCKS * BLOCK_SIZE:
+                    self._texts.pop(next(iter(self._texts)))
+            return texts[column]
         if role == ID_ROLE:
             return row.id
         if role == ROW_ROLE:
             return row
-        if role == SLA_ROLE and key == "sla":
-            return q.sla_cell(row, self._now)
-        if role == PRIORITY_ROLE and key == "priority":
-            return row.priority
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == SLA_ROLE:
+            return q.sla_cell(row, self._now) if key == "sla" else None
+        if role == PRIORITY_ROLE:
+            return row.priority if key == "priority" else None
+        if role == _TOOLTIP:
             return self._tooltip(row, key)
         return None
 
@@ -411,17 +481,29 @@ class IncidentTableModel(QAbstractTableModel):
         return None
 
 
+def cell_data(index: QModelIndex, role: int) -> Any:
+    """``index.data(role)`` without PySide6's bug of dropping a reference to None.
+
+    ``QModelIndex.data()`` returning None (an empty QVariant) from a Python model
+    releases one reference to None too many (PySide6 6.12, Python 3.11); a few thousand
+    repaints later the interpreter aborts. Calling the model's own method avoids the
+    conversion.
+    """
+    model = index.model()
+    return model.data(index, role) if model is not None else None
+
+
 class PriorityDelegate(QStyledItemDelegate):
     """The priority as a small coloured chip with its text (``P1 Critical``)."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        priority = index.data(PRIORITY_ROLE)
+        priority = cell_data(index, PRIORITY_ROLE)
         if priority is None:
             super().paint(painter, option, index)
             return
         self._panel(painter, option, index)
         background, foreground = priority_colours(int(priority))
-        text = str(index.data(Qt.ItemDataRole.DisplayRole))
+        text = str(cell_data(index, Qt.ItemDataRole.DisplayRole))
         metrics = option.fontMetrics
         rect = option.rect.adjusted(4, 3, -4, -3)
         width = min(rect.width(), metrics.horizontalAdvance(text) + 12)
@@ -456,7 +538,7 @@ class SlaDelegate(QStyledItemDelegate):
     """The SLA as a bar of the target used, coloured by how close to breach, with its text."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        cell: q.SlaCell | None = index.data(SLA_ROLE)
+        cell: q.SlaCell | None = cell_data(index, SLA_ROLE)
         if cell is None or cell.status == "none":
             super().paint(painter, option, index)
             return
