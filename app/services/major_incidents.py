@@ -35,7 +35,7 @@ from app.models import (
     utcnow,
 )
 from app.services.formatting import format_duration, priority_label
-from app.services.io.excel import put, safe_text, save_workbook
+from app.services.io.excel import fit_to_width, put, safe_text, save_workbook
 
 MAJOR_STATUSES = ("investigating", "identified", "monitoring", "resolved")
 REVIEW_STATUSES = ("draft", "complete")
@@ -556,7 +556,8 @@ def delete_action(session: Session, action_id: int, *, version: int | None = Non
 
 _BOLD = Font(bold=True)
 _TITLE = Font(bold=True, size=14)
-_WRAP = Alignment(wrap_text=True, vertical="top")
+# Left-aligned, so dates and numbers line up with the text values of the summary.
+_WRAP = Alignment(wrap_text=True, vertical="top", horizontal="left")
 _TOP = Alignment(vertical="top")
 _OVERDUE = PatternFill(start_color="FFF8D7DA", end_color="FFF8D7DA", fill_type="solid")
 
@@ -578,6 +579,7 @@ def _table(
         ws.column_dimensions[get_column_letter(column)].width = width
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{len(rows) + 1}"
+    fit_to_width(ws, header_rows=1)
 
 
 def review_workbook(detail: MajorDetail, zone: dt.tzinfo | None = None) -> Workbook:
@@ -611,6 +613,7 @@ def review_workbook(detail: MajorDetail, zone: dt.tzinfo | None = None) -> Workb
             put(summary.cell(row, 2), value, zone).alignment = _WRAP
     summary.column_dimensions["A"].width = 22
     summary.column_dimensions["B"].width = 90
+    fit_to_width(summary, landscape=False)
 
     timeline = wb.create_sheet("Timeline")
     _table(

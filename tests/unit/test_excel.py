@@ -114,6 +114,7 @@ def test_a_streamed_table_has_a_frozen_bold_header_filter_and_real_cells(tmp_pat
     assert ws.auto_filter.ref == "A1:G501"
     assert [c.value for c in ws[1]] == [c.header for c in COLUMNS]
     assert all(c.font.b for c in ws[1])
+    assert ws["C1"].alignment.horizontal == "right" and ws["A1"].alignment.horizontal is None
     first = [c.value for c in ws[2]]
     assert first[0] == "INC0000000" and first[1] == "=1+1" and ws["B2"].data_type == "s"
     assert ws["B2"].quotePrefix

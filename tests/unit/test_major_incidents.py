@@ -227,6 +227,7 @@ def test_the_review_workbook_has_summary_timeline_and_overdue_actions(email_down
 
     timeline = wb["Timeline"]
     assert timeline.freeze_panes == "A2" and timeline.auto_filter.ref == "A1:G4"
+    assert timeline.sheet_properties.pageSetUpPr.fitToPage and timeline.page_setup.fitToWidth == 1
     assert [r[1].value for r in timeline.iter_rows(min_row=2)] == [
         "Status update",
         "Status update",

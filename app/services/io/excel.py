@@ -28,8 +28,9 @@ from zipfile import ZIP_DEFLATED, ZipFile
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.cell.cell import MergedCell
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.writer.excel import ExcelWriter
 
 from app.services.progress import Progress
@@ -42,6 +43,7 @@ RISKY_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 MAX_CELL_TEXT = 32_767
 _ODD_FIRST = frozenset(RISKY_STARTS)
+_RIGHT_ALIGNED = frozenset({"int", "float", "datetime", "date"})
 _EPOCH = dt.datetime(1899, 12, 30)
 _EPOCH_DATE = _EPOCH.date()
 _EPOCH_UTC = _EPOCH.replace(tzinfo=dt.UTC)
@@ -105,6 +107,18 @@ def put(
     elif isinstance(value, dt.date):
         cell.number_format = DATE_FORMAT
     return cell
+
+
+def fit_to_width(ws: Any, *, landscape: bool = True, header_rows: int = 0) -> None:
+    """Print the sheet one page wide and as many tall as it needs, repeating its header."""
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    if ws.sheet_properties.pageSetUpPr is None:
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties()
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    if header_rows:
+        ws.print_title_rows = f"1:{header_rows}"
 
 
 def _umask() -> int:
@@ -382,6 +396,9 @@ class _RowSink:
         for index, column in enumerate(self.columns, 1):
             cell = safe_text(WriteOnlyCell(self.ws), column.header)
             cell.font = bold
+            if column.kind in _RIGHT_ALIGNED:
+                # Over numbers and dates, which Excel aligns right.
+                cell.alignment = Alignment(horizontal="right")
             cell.row, cell.column = 1, index
             cells.append(cell)
         self.writer.write_row(self.xf, cells, 1)
