@@ -386,8 +386,10 @@ def _walk(
     paused_wall = 0
     classes: list[tuple[int, int]] = []  # (instant, class) of each point up to now
     for k, (t, record, responded) in enumerate(points):
-        if t > now and k > 0:
+        if t > now and classes:
             break
+        if k + 1 < len(points) and points[k + 1][0] <= t:
+            continue  # a state that lasted no time neither counts nor splits a pause
         key: tuple[Any, ...] = (id(spec), record["state"], record["hold_reason"], responded)
         if not spec.history_only:
             key += (id(record),)
@@ -464,7 +466,9 @@ def _finish(specs: list[SlaSpec], walks: list[_Walk], now: int) -> list[ClockSta
         first = np.minimum(np.searchsorted(owner, np.arange(n)), len(a) - 1)
         need = need - (before - before[first][owner])
     crossing = (need > 0) & (need <= business)
-    ref = np.array([w.since if w.current >= STOPPED else now for w in walks], dtype=np.int64)
+    ref = np.array(
+        [w.since if w.current >= STOPPED else max(now, w.start) for w in walks], dtype=np.int64
+    )
     left = np.maximum(duration - elapsed, 0)
     due = np.array([w.start for w in walks], dtype=np.int64)  # a zero target is due at once
     for g, cal in enumerate(calendars):

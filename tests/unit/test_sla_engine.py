@@ -15,7 +15,7 @@ from app.models import Incident, IncidentEvent, SlaClock
 from app.models.enums import HoldReason, SlaStage
 from app.models.org import Country
 from app.models.sla import BusinessHours, BusinessSchedule, Holiday, SlaDefinition
-from app.services.business_time import BusinessCalendar
+from app.services.business_time import BusinessCalendar, from_epoch, to_epoch
 from app.services.progress import Progress
 from app.services.sla_engine import (
     Condition,
@@ -136,6 +136,18 @@ def test_a_paused_clocks_due_time_moves_with_now():
     assert noon.business_elapsed_seconds == later.business_elapsed_seconds == 3600
     assert (noon.paused_seconds, later.paused_seconds) == (3600, 7200)
     assert noon.due_at == opened + 5 * H and later.due_at == opened + 6 * H
+
+
+def test_a_hold_resumed_and_put_back_in_the_same_second_keeps_its_pause_start():
+    opened = at(2026, 11, 23, 10, 0, tz=UTC)
+    timeline = history(
+        opened,
+        (opened + H, "On Hold", "Awaiting Caller"),
+        (opened + 2 * H, "In Progress"),
+        (opened + 2 * H, "On Hold", "Awaiting Vendor"),
+    )
+    state = clock_state(resolution(4), timeline, opened + 3 * H)
+    assert state.paused_since == opened + H and state.paused_seconds == 2 * 3600
 
 
 def test_a_clock_paused_overnight_is_due_from_the_next_opening():
@@ -273,7 +285,7 @@ def histories(draw: st.DrawFn) -> Timeline:
 specs = st.sampled_from(
     [resolution(8), resolution(8, EIGHT_FIVE), resolution(40, EIGHT_FIVE), response(30)]
 )
-offsets = st.integers(0, 30 * 24 * 3600)
+offsets = st.integers(-24 * 3600, 30 * 24 * 3600)  # from a day before opening
 #: The same id as ``resolution``'s specs but no pause: a batch must not mix them up.
 UNPAUSED = SlaSpec.make(
     2, "no pause", "resolution", 8 * 3600, EIGHT_FIVE, stop={"state": ["Resolved", "Closed"]}
@@ -351,6 +363,14 @@ def test_a_running_clock_is_due_in_the_future_until_it_breaches(timeline, spec, 
     state = clock_state(spec, timeline, now)
     if state.stage in (SlaStage.IN_PROGRESS, SlaStage.PAUSED):
         assert (state.due_at <= now) == state.breached
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(), specs, offsets)
+def test_no_clock_is_due_before_its_target_after_the_start(timeline, spec, offset):
+    state = clock_state(spec, timeline, _opened(timeline) + dt.timedelta(seconds=offset))
+    earliest = spec.calendar.add(to_epoch(state.started_at), [spec.duration_seconds])[0]
+    assert state.due_at >= from_epoch(earliest)
 
 
 def _minute_by_minute(spec: SlaSpec, timeline: Timeline, now: dt.datetime) -> tuple[int, int]:
