@@ -527,6 +527,7 @@ class IncidentForm(QWidget):
         self.busy = False
         self._populating = False
         self._close_after_save = False
+        self.unreadable = False
         self._build()
         self._ticker = QTimer(self)
         self._ticker.setInterval(CLOCK_TICK_MS)
@@ -890,7 +891,13 @@ class IncidentForm(QWidget):
             detail = wf.incident_detail(session, incident_id) if incident_id else None
             return detail, found
 
-        self._run("Loading", op, None, commit=False)
+        self._run("Loading", op, self._load_failed, commit=False)
+
+    def _load_failed(self, exc: BaseException) -> bool:
+        # A form that could not read its incident must not save a new one in its place.
+        self.unreadable = self.incident_id is not None
+        self._update_buttons()
+        return False
 
     def _arrived(self, result: tuple[IncidentDetail | None, Lookups | None]) -> None:
         detail, found = result
@@ -931,7 +938,10 @@ class IncidentForm(QWidget):
         finally:
             self._populating = False
         self.base = self.values()
+        self.unreadable = False
         self.error_label.hide()
+        if detail is None:
+            self.short_description.setFocus()
         self._update_priority()
         self._update_header()
         self._update_buttons()
@@ -1220,6 +1230,8 @@ class IncidentForm(QWidget):
             window.setWindowTitle(self.windowTitle())
 
     def _editable(self) -> bool:
+        if self.unreadable:
+            return False
         return self.detail is None or self.detail.state not in wf.FINAL_STATES
 
     def _update_buttons(self) -> None:

@@ -332,3 +332,12 @@ def test_a_saved_priority_stays_until_impact_or_urgency_change(qtbot, db, org):
     assert "P5 Planning" in form.priority_shown.toolTip()
     form.urgency.setCurrentIndex(1)
     assert form.priority_shown.text() == "P4 Low"
+
+
+def test_an_incident_that_cannot_be_read_is_not_saved_as_a_new_one(qtbot, db, org):
+    form = IncidentForm(db, 999_999, clock=lambda: NOW)
+    qtbot.addWidget(form)
+    qtbot.waitUntil(lambda: form.unreadable, timeout=10_000)
+    assert "no longer exists" in form.error_label.text()
+    assert not form.save_button.isEnabled()
+    assert not form.short_description.isEnabled()
