@@ -84,6 +84,7 @@ def history(opened: dt.datetime, *changes: tuple, first_response_at=None) -> Tim
 
 
 def test_a_p3_opened_friday_16_00_with_monday_a_public_holiday_breaches_tuesday_16_00():
+    """8 business hours on 09:00-17:00 weekdays: 1 h on Friday, none on Monday, 7 h Tuesday."""
     spec = resolution(8, EIGHT_FIVE)
     opened = at(2026, 8, 28, 16, 0)  # Friday; Monday 31 August is the summer bank holiday
     timeline = history(opened)
