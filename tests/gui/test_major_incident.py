@@ -177,3 +177,23 @@ def test_a_closed_major_incident_keeps_its_review_but_not_its_live_boxes(open_ma
     assert not window.add_update_button.isEnabled() and not window.log_button.isEnabled()
     assert "timeline is final" in window.update_text.placeholderText()
     assert window.save_review_button.isEnabled() and window.export_button.isEnabled()
+
+
+def test_editing_an_action_changes_its_owner_and_date(open_major, qtbot, sample_db):
+    iid = incident_id(sample_db, "INC001")
+    with sample_db.transaction() as s:
+        mi.save_review(s, iid, mi.ReviewInput(held_on=dt.date(2026, 11, 23)))
+        alex = next(p.id for p in mi.people(s) if p.name == "Alex Kim")
+        mi.add_action(s, iid, mi.ActionInput("Renew certificates", alex, dt.date(2026, 11, 30)))
+    window = open_major()
+    window.actions.selectRow(0)
+    dialog = window.edit_action()
+    assert (
+        dialog.owner.currentText() == "Alex Kim"
+        and dialog.description.text() == "Renew certificates"
+    )
+    dialog.owner.setCurrentText("Chen Li")
+    dialog.due.setDate(dialog.due.date().addDays(7))
+    dialog.accept()
+    settle(qtbot, window, lambda: window.actions.item(0, 1).text() == "Chen Li")
+    assert window.actions.item(0, 2).text() == "2026-12-07"

@@ -169,3 +169,16 @@ def test_several_tables_in_one_workbook(tmp_path):
     wb = load_workbook(tmp_path / "two.xlsx")
     assert wb.sheetnames == ["First", "Second"]
     assert wb["Second"]["B2"].value == dt.datetime(2026, 1, 1)
+
+
+def test_rows_read_back_the_same_whichever_way_they_are_written(tmp_path, monkeypatch):
+    fast, slow = tmp_path / "fast.xlsx", tmp_path / "slow.xlsx"
+    write_table(fast, COLUMNS, rows(50), zone=BERLIN)
+    monkeypatch.setattr("app.services.io.excel._RowSink.write_text", False)
+    write_table(slow, COLUMNS, rows(50), zone=BERLIN)
+    a, b = load_workbook(fast).active, load_workbook(slow).active
+    assert [[c.value for c in r] for r in a.iter_rows()] == [
+        [c.value for c in r] for r in b.iter_rows()
+    ]
+    assert [c.number_format for c in a[2]] == [c.number_format for c in b[2]]
+    assert a["B2"].quotePrefix and b["B2"].quotePrefix

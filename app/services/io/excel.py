@@ -361,6 +361,9 @@ class StreamedWorkbook:
 class _RowSink:
     """The sheet's ``<sheetData>``, fed one row at a time in openpyxl's write-only protocol."""
 
+    #: Write data rows as XML text when the XML writer allows it (else openpyxl's cells).
+    write_text = True
+
     def __init__(self, ws: Any, columns: Sequence[Column], zone: dt.tzinfo | None) -> None:
         self.ws = ws
         self.columns = columns
@@ -376,7 +379,9 @@ class _RowSink:
         self.xf = self.writer.xf.send(True)
         # et_xmlfile's writer takes raw text; lxml's does not, and with lxml openpyxl's own
         # cell writer is fast enough.
-        self.raw: Callable[[str], Any] | None = getattr(self.xf, "_file", None)
+        self.raw: Callable[[str], Any] | None = (
+            getattr(self.xf, "_file", None) if self.write_text else None
+        )
         self.sheet_data = self.xf.element("sheetData")
         self.sheet_data.__enter__()
         ws._rows = self._closer()
