@@ -1281,8 +1281,8 @@ class IncidentForm(QWidget):
             self.show_problem(problem)
             return
         if self.detail is None:
-            data = self._input()
-            self._run("Saving", lambda s, _p: self._created(s, data), None)
+            data, now = self._input(), self.clock()
+            self._run("Saving", lambda s, _p: _create(s, data, now), None)
             return
         changes = self.changes()
         if not changes:
@@ -1298,11 +1298,6 @@ class IncidentForm(QWidget):
             values["priority"] = None
             values["priority_override_reason"] = None
         return IncidentInput(**values)
-
-    def _created(self, session: Session, data: IncidentInput) -> tuple[IncidentDetail, None]:
-        incident = wf.new_incident(session, data, now=self.clock())
-        session.flush()
-        return wf.incident_detail(session, incident.id), None
 
     def _submit(
         self,
@@ -1550,6 +1545,12 @@ class IncidentForm(QWidget):
             self._close_after_save = True
             self.save()
         return False
+
+
+def _create(session: Session, data: IncidentInput, now: dt.datetime) -> tuple[IncidentDetail, None]:
+    """Worker side of saving a new incident: create it and read it back."""
+    incident = wf.new_incident(session, data, now=now)
+    return wf.incident_detail(session, incident.id), None
 
 
 def major_view() -> Callable[[QWidget, Database, int], Any] | None:
