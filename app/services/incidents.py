@@ -254,21 +254,31 @@ class ClockView:
     def elapsed_at(self, now: dt.datetime) -> float:
         """Business seconds used by ``now`` (exact for 24x7 clocks, else as last computed)."""
         elapsed = float(self.business_elapsed_seconds)
-        running = self.stage == "in_progress" and self.stopped_at is None
-        if running and self.round_the_clock and self.computed_at is not None:
+        if self.running() and self.round_the_clock and self.computed_at is not None:
             elapsed += max(0.0, (now - self.computed_at).total_seconds())
         return elapsed
+
+    def running(self) -> bool:
+        return self.stage == "in_progress" and self.stopped_at is None
+
+    def past_due(self, now: dt.datetime) -> bool:
+        """A running clock past its due time has breached, whenever it was last computed."""
+        return self.running() and self.due_at is not None and now >= self.due_at
 
     def fraction_used(self, now: dt.datetime) -> float:
         """Share of the target used (1.0 = due); breached clocks are at least 1."""
         fraction = self.elapsed_at(now) / self.duration_seconds if self.duration_seconds else 1.0
-        return max(fraction, 1.0) if self.breached else fraction
+        return max(fraction, 1.0) if self.breached or self.past_due(now) else fraction
 
     def seconds_left(self, now: dt.datetime) -> float | None:
         """Business seconds left before the target (negative once past it); None if finished."""
         if self.stage not in ("in_progress", "paused"):
             return None
-        return self.duration_seconds - self.elapsed_at(now)
+        left = self.duration_seconds - self.elapsed_at(now)
+        if self.past_due(now) and not self.round_the_clock and self.due_at is not None:
+            # Business time is only known as of computed_at; the due time is exact.
+            return min(left, -(now - self.due_at).total_seconds())
+        return left
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -260,6 +261,11 @@ def test_sla_bars_are_coloured_by_the_share_used():
     assert sla_colour(clock(3600, "paused"), NOW) == incident_form.SLA_GREY
     assert sla_text(clock(4 * 3600 + 48 * 60), NOW).startswith("3h 12m left")
     assert sla_text(clock(9 * 3600, breached=True), NOW) == "Breached · 1h over"
+    business_hours = dataclasses.replace(
+        clock(3600), round_the_clock=False, due_at=NOW - dt.timedelta(minutes=20)
+    )
+    assert sla_colour(business_hours, NOW) == incident_form.SLA_RED
+    assert sla_text(business_hours, NOW) == "Breached · 20m over"
 
 
 def test_the_form_shows_the_clocks_of_an_incident(qtbot, db, incident_id):
