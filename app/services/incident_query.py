@@ -471,7 +471,7 @@ QUEUE_COLUMNS: tuple[QueueColumn, ...] = (
     QueueColumn("state", "State"),
     QueueColumn("short_description", "Short description"),
     QueueColumn("service", "Service / CI"),
-    QueueColumn("group", "Assignment group"),
+    QueueColumn("group", "Group"),
     QueueColumn("assignee", "Assignee"),
     QueueColumn("opened", "Opened", default_visible=False),
     QueueColumn("age", "Age"),
@@ -875,7 +875,8 @@ def sla_cell(row: Any, now: dt.datetime) -> SlaCell:
     if late:
         since = (row.sla_stopped_at or due) if not running else due
         ago = max(0.0, (now - min(since, now)).total_seconds())
-        return SlaCell("breached", 1.0, f"breached {format_duration(ago)} ago")
+        # The largest unit is enough for how long ago ("breached 2d ago").
+        return SlaCell("breached", 1.0, f"breached {format_duration(ago).split()[0]} ago")
     if stage == SlaStage.ACHIEVED.value:
         return SlaCell("met", 0.0, "met")
     used = max(

@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QToolButton,
@@ -100,11 +101,13 @@ COLUMN_WIDTHS = {
     "group": 140,
     "assignee": 110,
     "opened": 118,
-    "age": 56,
-    "sla": 150,
+    "age": 64,
+    "sla": 178,
     "vendor": 120,
     "updated": 118,
 }
+#: Below this page width the detail pane shows only while an incident is selected.
+NARROW_PAGE = 1300
 #: Columns that keep their width on narrow windows.
 FIXED_COLUMNS = frozenset({"number", "priority", "state", "age", "sla"})
 #: The description never gets narrower than this while name columns can still shrink.
@@ -207,6 +210,7 @@ class FilterButton(QToolButton):
         self.setObjectName(f"filter_{name.lower().replace(' ', '_')}")
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         self.choices = ChoiceList(choices)
         self.choices.changed.connect(self._changed)
         menu = QMenu(self)
@@ -399,19 +403,22 @@ class DetailPane(QScrollArea):
         )
         parts = [f"<table>{rows}</table>"]
         if detail.clocks:
-            parts.append("<p><b>SLA clocks</b></p><table>")
+            parts.append("<p><b>SLA clocks</b></p>")
             for clock in detail.clocks:
                 parts.append(self._clock_row(clock, now))
-            parts.append("</table>")
         if detail.description and detail.description != detail.short_description:
             text = html.escape(detail.description[:1500]).replace("\n", "<br>")
             parts.append(f"<p><b>Description</b><br>{text}</p>")
         if detail.timeline:
             parts.append("<p><b>Latest</b></p><table>")
             for entry in detail.timeline[:6]:
-                what = entry.text or (
-                    f"{entry.field or entry.kind}: {entry.old_value or '—'} → {entry.new_value or '—'}"
-                )
+                if entry.text:
+                    what = entry.text
+                elif entry.kind == "created":
+                    what = "Created"
+                else:
+                    change = f"{entry.old_value or '—'} → {entry.new_value or '—'}"
+                    what = f"{entry.field or entry.kind}: {change}"
                 parts.append(
                     f"<tr><td style='color:gray;padding-right:8px'>"
                     f"{format_datetime(entry.at)}</td><td>{html.escape(str(what)[:200])}"
@@ -439,15 +446,18 @@ class DetailPane(QScrollArea):
         else:
             left = (due - now).total_seconds() if due is not None else 0
             status, colour = f"{format_duration(left)} left", SLA_COLOURS["ok"]
-            used = clock.fraction_used(now) if hasattr(clock, "fraction_used") else 0
+            # The table's rule: the larger of business time used and wall time gone.
+            used = clock.fraction_used(now) if hasattr(clock, "fraction_used") else 0.0
+            if due is not None and clock.duration_seconds:
+                used = max(used, 1 - (due - now).total_seconds() / clock.duration_seconds)
             if used >= q.AT_RISK_SHARE:
                 colour = SLA_COLOURS["risk"]
             elif used >= 0.5:
                 colour = SLA_COLOURS["warning"]
         return (
-            f"<tr><td style='padding-right:8px'>{html.escape(clock.name)}</td>"
-            f"<td style='color:{colour}'><b>{status}</b></td>"
-            f"<td style='color:gray;padding-left:8px'>due {format_datetime(due)}</td></tr>"
+            f"<p style='margin:2px 0'>{html.escape(clock.name)}: "
+            f"<b style='color:{colour}'>{status}</b><br>"
+            f"<span style='color:gray'>due {format_datetime(due)}</span></p>"
         )
 
 
@@ -664,11 +674,11 @@ class IncidentQueuePage(Page):
         self.clear_button.clicked.connect(self.clear_filters)
         bar.addWidget(self.clear_button)
         bar.addStretch(1)
+        # The count sits at the end of the second row, where narrow windows leave room.
         self.count_label = QLabel("…")
         self.count_label.setObjectName("matchCount")
         self.count_label.setFont(scaled_font(self.count_label, 1.0, bold=True))
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        bar.addWidget(self.count_label)
 
         self.bulk_bar = QWidget()
         bulk = QHBoxLayout(self.bulk_bar)
@@ -679,7 +689,7 @@ class IncidentQueuePage(Page):
         self.search.setPlaceholderText("Search number or description (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.setMaxLength(q.MAX_TEXT)
-        self.search.setMinimumWidth(200)
+        self.search.setMinimumWidth(120)
         self.search.setMaximumWidth(380)
         self.search.textEdited.connect(lambda _t: self.search_timer.start())
         self.search.returnPressed.connect(self._filters_changed)
@@ -704,6 +714,7 @@ class IncidentQueuePage(Page):
             bulk.addWidget(button)
             self.bulk_buttons[key] = button
         bulk.addStretch(1)
+        bulk.addWidget(self.count_label)
 
     def _build_table(self) -> None:
         self.table = QueueTable()
@@ -863,6 +874,7 @@ class IncidentQueuePage(Page):
             self._applying = False
         self.count_label.setText("counting…")
         self.detail.clear()
+        self._update_detail_visibility()
         self.model.set_query(filt, self.sort, self.team_ids)
 
     def _counted(self, total: int) -> None:
@@ -1120,10 +1132,20 @@ class IncidentQueuePage(Page):
             button.setEnabled(count > 0 and has_workflow)
             button.setToolTip("" if has_workflow else "Bulk actions are not installed")
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().resizeEvent(event)
+        self._update_detail_visibility()
+
+    def _update_detail_visibility(self) -> None:
+        """On narrow pages the detail pane shows only while an incident is selected."""
+        narrow = self.width() < NARROW_PAGE
+        self.detail.setVisible(not narrow or self.detail.incident_id is not None)
+
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         row = self.model.row_at(current.row()) if current.isValid() else None
         if row is None:
             self.detail.clear()
+            self._update_detail_visibility()
             return
         self.load_detail(row.id)
 
@@ -1139,6 +1161,7 @@ class IncidentQueuePage(Page):
         def shown(detail: Any) -> None:
             if generation == self._detail_generation:
                 self.detail.show_detail(detail, now)
+                self._update_detail_visibility()
 
         def failed(exc: BaseException) -> None:
             if generation == self._detail_generation:

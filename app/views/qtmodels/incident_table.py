@@ -544,7 +544,7 @@ class SlaDelegate(QStyledItemDelegate):
             return
         PriorityDelegate._panel(painter, option, index)
         rect = option.rect.adjusted(4, 4, -4, -4)
-        bar_width = min(56, rect.width() // 3)
+        bar_width = min(44, rect.width() // 3)
         track = QRect(rect.left(), rect.center().y() - 4, bar_width, 8)
         colour = QColor(SLA_COLOURS.get(cell.status, "#9e9e9e"))
         painter.save()
