@@ -12,12 +12,14 @@ from app.models import (
     UTC,
     AppUser,
     AuditEntry,
+    ChangeRequest,
     ConfigurationItem,
     Incident,
     IncidentEvent,
     MajorIncidentUpdate,
     Person,
     PostIncidentReview,
+    Problem,
     Service,
     SlaClock,
     SlaDefinition,
@@ -401,7 +403,13 @@ def test_bulk_assign_refuses_a_non_member_for_all(db, org):
 def test_the_workflow_reads_the_same_on_sqlite_and_postgresql(any_db):
     with any_db.transaction() as s:
         team = Team(name="Desk", members=[Person(name="Ann")])
-        s.add(team)
+        s.add_all(
+            [
+                team,
+                Problem(number="PRB0000001", short_description="Printers jam", opened_at=NOW),
+                ChangeRequest(number="CHG0000001", short_description="New toner", opened_at=NOW),
+            ]
+        )
         s.flush()
         incident = wf.new_incident(
             s, IncidentInput("Printer jam", impact=1, urgency=2, assignment_group_id=team.id), NOW
@@ -422,6 +430,11 @@ def test_the_workflow_reads_the_same_on_sqlite_and_postgresql(any_db):
         wf.update_incident(s, incident_id, 1, {"category": "Hardware"}, now=NOW)
     with any_db.session() as s:
         detail = wf.incident_detail(s, incident_id)
+        choices = wf.lookups(s)
+    assert [g.label for g in choices.groups] == ["Desk"]
+    assert choices.categories == {}
+    assert [p.label for p in choices.problems] == ["PRB0000001 Printers jam"]
+    assert [c.label for c in choices.changes] == ["CHG0000001 New toner"]
     assert (detail.number, detail.priority, detail.state) == ("INC0000001", 2, "Resolved")
     assert detail.first_response_at == NOW + M
     assert [e.new_value for e in detail.timeline if e.kind == "state"] == [
