@@ -293,6 +293,10 @@ class MajorIncidentWindow(QMainWindow):
         self.facts = QLabel()
         self.facts.setTextFormat(Qt.TextFormat.RichText)
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts.setToolTip(
+            "The duration runs from the start of the impact (the outage if one is recorded, "
+            "else the incident's opening) to restoration."
+        )
         grid.addLayout(top)
         grid.addWidget(self.facts)
         return header
