@@ -1267,52 +1267,65 @@ class DemoBuilder:
         cal = self.calendar
         always = BusinessCalendar.always()
 
-        def elapsed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            out = np.empty(n, dtype=np.int64)
-            out[~business] = always.elapsed(a[~business], b[~business])
-            out[business] = cal.elapsed(a[business], b[business])
+        def elapsed(a: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            """Business seconds in [a, b) of the incidents ``rows`` (a and b are per row)."""
+            out = np.empty(len(rows), dtype=np.int64)
+            bh = business[rows]
+            out[~bh] = always.elapsed(a[~bh], b[~bh])
+            out[bh] = cal.elapsed(a[bh], b[bh])
             return out
 
-        def add(a: np.ndarray, s: np.ndarray) -> np.ndarray:
-            out = np.empty(n, dtype=np.int64)
-            out[~business] = always.add(a[~business], s[~business])
-            out[business] = cal.add(a[business], s[business])
+        def add(a: np.ndarray, seconds: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            out = np.empty(len(rows), dtype=np.int64)
+            bh = business[rows]
+            out[~bh] = always.add(a[~bh], seconds[~bh])
+            out[bh] = cal.add(a[bh], seconds[bh])
             return out
 
         pi = g.priority - 1
         columns: dict[str, list[np.ndarray]] = {}
         result: dict[str, Any] = {}
-        for target, duration, def_offset, stop in (
-            ("response", RESPONSE_TARGET[pi], 0, g.first_response),
-            ("resolution", RESOLUTION_TARGET[pi], 5, g.resolved_at),
+        for target, duration, def_offset in (
+            ("response", RESPONSE_TARGET[pi], 0),
+            ("resolution", RESOLUTION_TARGET[pi], 5),
         ):
-            stopped = stop != NONE
-            end = np.where(stopped, stop, self.anchor)
-            end = np.where(g.canceled, g.closed_at, end)
-            paused_business = np.zeros(n, dtype=np.int64)
-            paused_wall = np.zeros(n, dtype=np.int64)
-            if target == "resolution":
-                pausing = g.hold_started & np.isin(g.reason, PAUSING_REASONS)
-                p_end = np.minimum(g.hold_end, end)
-                p_start = np.minimum(g.hold_start, p_end)
-                paused_business = np.where(pausing, elapsed(p_start, p_end), 0)
-                paused_wall = np.where(pausing, p_end - p_start, 0)
-                paused_now = g.on_hold_now & np.isin(g.reason, PAUSING_REASONS)
-            else:
+            if target == "response":
+                # Stop wins over cancel: a canceled incident had its first response first.
+                stop = g.first_response
+                canceled = np.zeros(n, dtype=bool)
+                pauses: list[tuple[np.ndarray, np.ndarray]] = []
                 paused_now = np.zeros(n, dtype=bool)
-            used = elapsed(g.opened, end) - paused_business
+            else:
+                stop = np.where(g.canceled, NONE, g.resolved_at)
+                canceled = g.canceled
+                pausing = g.hold_started & np.isin(g.reason, PAUSING_REASONS)
+                paused_now = g.on_hold_now & np.isin(g.reason, PAUSING_REASONS)
+                # Pauses in time order: the hold (if its reason pauses), then the time spent
+                # Resolved before each reopen. Absent ones are empty spans at the last edge.
+                h_start = np.where(pausing, g.hold_start, g.opened)
+                h_end = np.where(pausing, np.minimum(g.hold_end, self.anchor), g.opened)
+                r1 = g.reopen1 != NONE
+                r2 = g.reopen2 != NONE
+                g1_start = np.where(r1, g.first_resolved, h_end)
+                g1_end = np.where(r1, g.reopen1, h_end)
+                g2_start = np.where(r2, g.resolved2, g1_end)
+                g2_end = np.where(r2, g.reopen2, g1_end)
+                pauses = [(h_start, h_end), (g1_start, g1_end), (g2_start, g2_end)]
+            stopped = stop != NONE
+            end = np.where(stopped, stop, np.where(canceled, g.closed_at, self.anchor))
+            used, due = self._clock_walk(g.opened, pauses, end, duration, elapsed, add)
+            paused_wall = (pauses[0][1] - pauses[0][0]) if pauses else np.zeros(n, dtype=np.int64)
             # A finished clock breached if it used more than its target; a running one as
             # soon as it has used all of it.
             breached = np.where(stopped, used > duration, used >= duration)
-            due = add(g.opened, duration + paused_business)
             stage = np.where(
                 stopped,
                 np.where(breached, "breached", "achieved"),
                 np.where(paused_now, "paused", np.where(breached, "breached", "in_progress")),
             )
-            stage = np.where(g.canceled, "canceled", stage).astype(object)
-            breached = breached & ~g.canceled
-            stop_at = np.where(g.canceled, g.closed_at, np.where(stopped, stop, NONE))
+            stage = np.where(canceled, "canceled", stage).astype(object)
+            breached = breached & ~canceled
+            stop_at = np.where(canceled, g.closed_at, np.where(stopped, stop, NONE))
             columns.setdefault("incident_id", []).append(np.arange(1, n + 1))
             columns.setdefault("definition_id", []).append(g.priority + def_offset)
             columns.setdefault("stage", []).append(stage)
@@ -1338,6 +1351,45 @@ class DemoBuilder:
         merged["id"] = np.arange(1, 2 * n + 1)
         result["columns"] = merged
         return result
+
+    @staticmethod
+    def _clock_walk(
+        opened: np.ndarray,
+        pauses: list[tuple[np.ndarray, np.ndarray]],
+        end: np.ndarray,
+        duration: np.ndarray,
+        elapsed: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+        add: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Business time used by ``end`` and the due instant, for clocks that run from
+        ``opened`` except in the ordered ``pauses``; the SLA engine's rules in bulk.
+
+        The clock is taken to run on after its last pause (or its stop) for the due date:
+        a breached clock is due when it breached, any other when it would breach. Only the
+        rows whose piece is not empty are computed (most incidents never pause).
+        """
+        starts = [opened] + [b for _, b in pauses]
+        stops = [a for a, _ in pauses] + [None]
+        used = np.zeros_like(opened)
+        due = np.full_like(opened, NONE)
+        last = len(starts) - 1
+        for k, (seg_start, seg_stop) in enumerate(zip(starts, stops, strict=True)):
+            limit = end if seg_stop is None else seg_stop
+            rows = np.flatnonzero((limit > seg_start) | ((k == last) & (due == NONE)))
+            a = seg_start[rows]
+            b = np.maximum(a, np.minimum(limit[rows], end[rows]))
+            piece = elapsed(a, b, rows)
+            if seg_stop is None:
+                reach = due[rows] == NONE  # the last piece runs on for as long as it takes
+            else:
+                length = elapsed(a, np.maximum(a, seg_stop[rows]), rows)
+                reach = (due[rows] == NONE) & (used[rows] + length >= duration[rows])
+            hit = rows[reach]
+            if len(hit):
+                left = np.maximum(duration[hit] - used[hit], 0)
+                due[hit] = add(seg_start[hit], left, hit)
+            used[rows] += piece
+        return used, due
 
     def _events(self, g: _Generated) -> None:
         rng = self.rng
