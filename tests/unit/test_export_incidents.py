@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from app.cli import main
-from app.models import Incident
+from app.models import Incident, Team
 from app.services import export_incidents as ex
 from app.services import incident_query as q
 from app.services.export_incidents import export_incidents
@@ -154,3 +155,14 @@ def test_export_streams_on_both_databases(any_db, tmp_path, monkeypatch):
     numbers = sorted(r["Number"] for r in records(path))
     assert written == 7
     assert numbers == ["INC001", "INC002", "INC003", "INC004", "INC005", "INC010", "INC011"]
+
+
+def test_my_groups_means_the_teams_the_caller_names(sample, tmp_path):
+    path = tmp_path / "mine.xlsx"
+    with sample.session() as s:
+        network = s.scalar(select(Team.id).where(Team.name == "Network"))
+        assert export_incidents(s, IncidentFilter(my_groups=True), path, now=NOW) == 0
+        written = export_incidents(
+            s, IncidentFilter(my_groups=True), path, now=NOW, team_ids=[network]
+        )
+    assert written == 1 and [r["Number"] for r in records(path)] == ["INC001"]
