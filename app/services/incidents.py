@@ -1299,7 +1299,7 @@ def _clocks(session: Session, incident_id: int) -> list[ClockView]:
         .where(SlaClock.incident_id == incident_id)
         .order_by(SlaDefinition.target.desc(), SlaClock.started_at, SlaClock.id)
     )
-    return [
+    views = [
         ClockView(
             id=clock.id,
             name=definition.name,
@@ -1318,6 +1318,12 @@ def _clocks(session: Session, incident_id: int) -> list[ClockView]:
         )
         for clock, definition in rows
     ]
+    # Clocks still counting first, then met ones; canceled ones (say after a priority
+    # change) last, as they no longer matter.
+    return sorted(views, key=lambda c: _STAGE_ORDER.get(c.stage, 1))
+
+
+_STAGE_ORDER = {"in_progress": 0, "paused": 0, "breached": 0, "achieved": 1, "canceled": 2}
 
 
 #: An audit row within this many seconds of a timeline event belongs to the same save.

@@ -1051,6 +1051,7 @@ class IncidentForm(QWidget):
         self.clock_bars = [SlaBar(clock, now) for clock in clocks]
         for bar in self.clock_bars:
             self.clocks_layout.addWidget(bar)
+            bar.show()
         self.clocks_empty.setVisible(not clocks)
 
     def _tick(self) -> None:
