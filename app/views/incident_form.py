@@ -528,6 +528,8 @@ class IncidentForm(QWidget):
         self._populating = False
         self._close_after_save = False
         self.unreadable = False
+        #: Edits to put back after the next load (kept through a "Keep theirs").
+        self._reapply: dict[str, Any] = {}
         self._build()
         self._ticker = QTimer(self)
         self._ticker.setInterval(CLOCK_TICK_MS)
@@ -895,7 +897,8 @@ class IncidentForm(QWidget):
 
     def _load_failed(self, exc: BaseException) -> bool:
         # A form that could not read its incident must not save a new one in its place.
-        self.unreadable = self.incident_id is not None
+        self.unreadable = self.incident_id is not None and self.detail is None
+        self._reapply = {}
         self._update_buttons()
         return False
 
@@ -946,6 +949,8 @@ class IncidentForm(QWidget):
         self._update_header()
         self._update_buttons()
         self.status_label.setText(f"Version {detail.version}" if detail else "Not saved yet")
+        if self._reapply:
+            self._apply_kept_edits()
         self.loaded.emit()
 
     def _blank(self) -> dict[str, Any]:
@@ -1391,19 +1396,18 @@ class IncidentForm(QWidget):
 
     def _reload_then_apply(self, keep: dict[str, Any]) -> None:
         """Show the saved incident, then put back the edits that did not clash."""
-
-        def reapply() -> None:
-            self.loaded.disconnect(reapply)
-            self._populating = True
-            try:
-                for key, value in keep.items():
-                    self._write(key, value)
-            finally:
-                self._populating = False
-            self._edited()
-
-        self.loaded.connect(reapply)
+        self._reapply = keep
         self.reload()
+
+    def _apply_kept_edits(self) -> None:
+        keep, self._reapply = self._reapply, {}
+        self._populating = True
+        try:
+            for key, value in keep.items():
+                self._write(key, value)
+        finally:
+            self._populating = False
+        self._edited()
 
     def move_to(self, state: str, **fields: Any) -> None:
         """Save any edits and move to ``state`` in one go."""
