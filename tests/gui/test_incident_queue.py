@@ -255,3 +255,16 @@ def test_enter_opens_the_incident_form(qtbot, queue, monkeypatch):
     assert opened == [queue.model.row_at(0).id]
     qtbot.keyClick(queue, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert opened[-1] is None
+
+
+def test_export_writes_every_matching_incident(qtbot, queue, tmp_path):
+    from openpyxl import load_workbook
+
+    path = tmp_path / "queue.xlsx"
+    handle = queue.export(str(path))
+    assert handle is not None
+    qtbot.waitUntil(lambda: not handle.running, timeout=20_000)
+    sheet = load_workbook(path, read_only=True).worksheets[0]
+    numbers_written = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert sorted(numbers_written) == [f"INC00{i}" for i in range(1, 10)]
+    assert "Exported 9 incidents" in queue.selected_label.text()
