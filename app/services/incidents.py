@@ -259,6 +259,7 @@ class ClockView:
         return elapsed
 
     def running(self) -> bool:
+        """Counting business time now (not paused, stopped or canceled)."""
         return self.stage == "in_progress" and self.stopped_at is None
 
     def past_due(self, now: dt.datetime) -> bool:

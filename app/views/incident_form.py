@@ -197,9 +197,11 @@ class ResolveDialog(QDialog):
         self._update()
 
     def code(self) -> str:
+        """The chosen resolution code (empty until one is chosen)."""
         return self.code_box.currentText()
 
     def notes(self) -> str:
+        """The typed resolution notes, trimmed."""
         return self.notes_edit.toPlainText().strip()
 
     def _update(self) -> None:
@@ -276,6 +278,7 @@ class RefCombo(QComboBox):
         self.set_options([])
 
     def set_options(self, options: list[Option]) -> None:
+        """Offer ``options``, keeping the current choice if it is still among them."""
         current = self.value()
         self.blockSignals(True)
         self.clear()
@@ -292,6 +295,7 @@ class RefCombo(QComboBox):
         self.set_value(current)
 
     def value(self) -> int | None:
+        """The id of the chosen record, or None."""
         text = self.currentText().strip()
         if not text:
             return None
@@ -306,6 +310,7 @@ class RefCombo(QComboBox):
         return text if text and self.findText(text, Qt.MatchFlag.MatchFixedString) < 0 else None
 
     def set_value(self, ident: int | None, label: str | None = None) -> None:
+        """Choose ``ident``; a record missing from the list is added with ``label``."""
         index = self.findData(ident) if ident is not None else 0
         if index < 0 and label:
             self.addItem(label, ident)
@@ -326,6 +331,7 @@ class PriorityBadge(QLabel):
         self.priority = 0
 
     def show_priority(self, priority: int) -> None:
+        """Show ``priority`` with its name on its colour."""
         self.priority = priority
         background, foreground = priority_colours(priority)
         self.setText(priority_label(priority))
@@ -395,6 +401,7 @@ class SlaBar(QWidget):
         self.tick(now)
 
     def tick(self, now: dt.datetime) -> None:
+        """Redraw the bar, text and tooltip as of ``now``."""
         clock = self.clock
         self.bar.fraction = min(clock.fraction_used(now), 1.0)
         self.bar.colour = sla_colour(clock, now)
@@ -1112,6 +1119,7 @@ class IncidentForm(QWidget):
         return result
 
     def is_dirty(self) -> bool:
+        """Whether the form has edits that are not saved."""
         return bool(self.changes()) if self.base else False
 
     def shown_priority(self) -> int:
@@ -1422,18 +1430,21 @@ class IncidentForm(QWidget):
         self._submit(changes, (str(state), fields))
 
     def put_on_hold(self) -> None:
+        """Ask for a hold reason and put the incident on hold (or change the reason)."""
         reasons = self.lookups.hold_reasons if self.lookups else tuple(r.value for r in HoldReason)
         reason = ask_hold_reason(self, tuple(reasons))
         if reason:
             self.move_to(S.ON_HOLD, hold_reason=reason)
 
     def resolve(self) -> None:
+        """Ask for the resolution code and notes and resolve."""
         answer = ask_resolution(self, wf.RESOLUTION_CODES)
         if answer is not None:
             code, notes = answer
             self.move_to(S.RESOLVED, resolution_code=code, resolution_notes=notes)
 
     def cancel_incident(self) -> None:
+        """Cancel the incident after a confirmation (Canceled is final)."""
         number = self.detail.number if self.detail else "this incident"
         if confirm(self, f"Cancel {number}? Canceled is final."):
             self.move_to(S.CANCELED)
@@ -1467,6 +1478,7 @@ class IncidentForm(QWidget):
         ).failure(self._failed(None)).run_in_background()
 
     def open_major(self) -> None:
+        """Open the major-incident view of this incident."""
         opener = major_view()
         if opener is not None and self.detail is not None:
             opener(self, self.db, self.detail.id)
