@@ -71,7 +71,7 @@ from app.services.formatting import (
     format_duration,
 )
 from app.services.incident_query import IncidentFilter, Sort
-from app.views import ops, refcount_guard  # noqa: F401 - installs on import
+from app.views import ops
 from app.views.icons import icon
 from app.views.pages import Page, PageContext, PageHeader, register_page
 from app.views.qtmodels.incident_table import (
@@ -114,8 +114,8 @@ FIXED_COLUMNS = frozenset({"number", "priority", "state", "age", "sla"})
 MIN_DESCRIPTION = 180
 #: Name columns shrink to this share of their width before the table scrolls sideways.
 MIN_SHARE = 0.6
-#: Item data standing for "nobody" and "no data": PySide6 drops a reference to None each
-#: time an item's data is read back as None (see ``cell_data``), so None is never stored.
+#: Item data standing for "nobody" and "no data" (None read back from a Qt item is an
+#: empty QVariant round trip, which PySide6 6.12.0 mishandled; see ``cell_data``).
 UNASSIGNED = -1
 NO_DATA = ""
 SLA_LABELS = {"breached": "Breached", "at_risk": "At risk", "paused": "Paused", "ok": "OK"}
