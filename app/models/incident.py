@@ -56,6 +56,7 @@ class Incident(Versioned, Timestamped, Base):
         Index("ix_incident_vendor_opened", "vendor_id", "opened_at"),
         Index("ix_incident_resolved", "resolved_at"),
         Index("ix_incident_major_state", "is_major", "state"),
+        Index("ix_incident_priority_id", "priority", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

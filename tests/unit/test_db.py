@@ -101,3 +101,25 @@ def test_a_missing_file_is_not_created_when_creation_is_off(tmp_path):
     with pytest.raises(DatabaseUnavailable, match="no database file"):
         open_database(str(tmp_path / "absent.db"), create=False)
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_an_older_local_database_is_upgraded_on_open_and_keeps_its_data(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from app.db.migrate import SCHEMA_HEAD, alembic_config
+
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO team (name, description, active, version, created_at, updated_at) "
+            "VALUES ('Network', '', 1, 1, '2026-01-01T00:00:00', '2026-01-01T00:00:00')"
+        )
+    engine.dispose()
+    db = open_database(str(path))
+    with db.session() as s:
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD
+        assert s.execute(text("SELECT name FROM team")).scalar() == "Network"
+    db.dispose()
