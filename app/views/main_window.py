@@ -114,6 +114,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore(start_page)
         self._load_identity_later = True
+        self.sla_refresher = None
+        if interactive:
+            from app.views.sla_refresh import SlaRefresher
+
+            self.sla_refresher = SlaRefresher(self, db, clock)
 
     # Building
 
@@ -319,6 +324,8 @@ class MainWindow(QMainWindow):
         if self._load_identity_later:
             self._load_identity_later = False
             self._load_identity()
+            if self.sla_refresher is not None:
+                self.sla_refresher.start()
 
     # Databases
 
@@ -401,6 +408,8 @@ class MainWindow(QMainWindow):
             settings.setValue("main_window/page", key)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
+        if self.sla_refresher is not None:
+            self.sla_refresher.stop()
         self._save()
         super().closeEvent(event)
         if self.owns_db:
