@@ -57,6 +57,8 @@ class Incident(Versioned, Timestamped, Base):
         Index("ix_incident_resolved", "resolved_at"),
         Index("ix_incident_major_state", "is_major", "state"),
         Index("ix_incident_priority_id", "priority", "id"),
+        # The queue's SLA sort (soonest due first, incidents without a clock last).
+        Index("ix_incident_sla_due", "sla_due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +104,14 @@ class Incident(Versioned, Timestamped, Base):
     reassignment_count: Mapped[int] = mapped_column(Integer, default=0)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     made_sla: Mapped[bool | None] = mapped_column(Boolean)
+    # The clock the queue's SLA column shows (rule in app.services.incident_query), kept on
+    # the row by the SLA engine so that sorting a million incidents by SLA reads an index.
+    sla_due_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="due_at of the SLA clock the queue shows; None when no clock is shown"
+    )
+    sla_stage: Mapped[str | None] = mapped_column(
+        String(20), doc="stage of the SLA clock the queue shows (an SlaStage value)"
+    )
 
     is_major: Mapped[bool] = mapped_column(Boolean, default=False)
     major_declared_at: Mapped[dt.datetime | None]

@@ -1166,6 +1166,7 @@ class DemoBuilder:
         )
         clocks = self._sla_clocks(g)
         made_sla = Nullable(~clocks["resolution_breached"], ~finished)
+        sla_due, sla_stage = _shown_clock(clocks)
         self._say(f"{n:,} incidents generated; writing")
 
         ids = np.arange(1, n + 1)
@@ -1222,6 +1223,8 @@ class DemoBuilder:
                 "reassignment_count": reassign,
                 "reopen_count": reopens,
                 "made_sla": made_sla,
+                "sla_due_at": _ts(sla_due),
+                "sla_stage": sla_stage,
                 "is_major": major,
                 "major_declared_at": _ts(declared),
                 "major_status": major_status,
@@ -1341,6 +1344,8 @@ class DemoBuilder:
             columns.setdefault("breached", []).append(breached)
             result[f"{target}_breached"] = breached
             result[f"{target}_stop"] = stop_at
+            result[f"{target}_stage"] = stage
+            result[f"{target}_due"] = due
         # Interleave so that an incident's clocks sit next to each other.
         merged: dict[str, Any] = {}
         for name, parts in columns.items():
@@ -2043,6 +2048,29 @@ class DemoBuilder:
                 for p in last_red
             ],
         )
+
+
+def _shown_clock(clocks: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Due instants (NONE: none) and stages (None: none) of the clock each incident shows.
+
+    The queue's rule (:mod:`app.services.incident_query`) for the demo's clocks, one
+    response and one resolution clock per incident: a clock not canceled, the resolution
+    clock before any other target, so the resolution clock unless it was canceled, else
+    the response clock unless it was canceled, else none.
+    """
+    resolution = clocks["resolution_stage"] != "canceled"
+    response = clocks["response_stage"] != "canceled"
+    due = np.where(
+        resolution,
+        clocks["resolution_due"],
+        np.where(response, clocks["response_due"], NONE),
+    )
+    stage = np.where(
+        resolution,
+        clocks["resolution_stage"],
+        np.where(response, clocks["response_stage"], None),
+    ).astype(object)
+    return due, stage
 
 
 def _skewed(k: int) -> np.ndarray:

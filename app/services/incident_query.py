@@ -7,9 +7,12 @@ or with keyset predicates (sequential reading, e.g. an export).
 
 SLA column: an incident shows one clock, chosen among its clocks that are not canceled:
 a resolution clock before any other target, a running clock (in progress or paused)
-before a stopped one, then the one due soonest (ties: lowest id). So an open incident
-shows its running resolution clock, a closed one how its resolution SLA ended, and an
-incident with no resolution SLA its most urgent running clock.
+before a stopped one, then the one due soonest (no due time last; ties: lowest id). So an
+open incident shows its running resolution clock, a closed one how its resolution SLA
+ended, and an incident with no resolution SLA its most urgent running clock. The SLA
+engine keeps that clock's due time and stage on the incident (``Incident.sla_due_at``,
+``Incident.sla_stage``; :func:`app.services.sla_engine.shown_clock`), and the SLA sort
+walks their index: soonest due first, incidents without a clock last.
 
 SLA filters use the rules of :mod:`app.services.today`, so the Today page's counts and
 the queue's counts agree (Today counts at-risk *clocks*, the queue *incidents*: they
@@ -50,6 +53,7 @@ from sqlalchemy import (
     true,
     tuple_,
     union,
+    update,
 )
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
@@ -526,6 +530,7 @@ def _shown_clock_id() -> Any:
         .order_by(
             case((inner_def.target == SlaTarget.RESOLUTION.value, 0), else_=1),
             case((inner.stage.in_(_RUNNING), 0), else_=1),
+            case((inner.due_at.is_(None), 1), else_=0),
             inner.due_at,
             inner.id,
         )
@@ -533,6 +538,38 @@ def _shown_clock_id() -> Any:
         .correlate(Incident)
         .scalar_subquery()
     )
+
+
+def shown_clocks() -> Select:
+    """(incident id, due_at, stage) of the clock each incident shows, chosen in SQL.
+
+    One correlated lookup per incident: for checks and repairs, not for reading windows
+    (those sort on the stored ``Incident.sla_due_at``).
+    """
+    return _join(select(Incident.id, _clock.due_at, _clock.stage).select_from(Incident), "sla")
+
+
+def store_shown_clocks(session: Session, incident_ids: Iterable[int] | None = None) -> None:
+    """Set ``sla_due_at``/``sla_stage`` of incidents (all by default) from their clocks.
+
+    For clocks written without the SLA engine (hand-made data); the engine keeps the
+    columns itself. Like the engine, it bumps no version and writes no audit row.
+    """
+    table = Incident.__table__
+    shown = _shown_clock_id()
+    statement = update(table).values(
+        sla_due_at=select(SlaClock.due_at).where(SlaClock.id == shown).scalar_subquery(),
+        sla_stage=select(SlaClock.stage).where(SlaClock.id == shown).scalar_subquery(),
+    )
+    if incident_ids is None:
+        session.execute(statement)
+    else:
+        ids = list(incident_ids)
+        for begin in range(0, len(ids), 500):
+            session.execute(statement.where(table.c.id.in_(ids[begin : begin + 500])))
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Incident):
+            session.expire(obj, ["sla_due_at", "sla_stage"])
 
 
 #: Sort key per column: (expression, nullable, inverted); ``age`` sorts opened_at backwards.
@@ -546,7 +583,7 @@ _SORT_KEYS: dict[str, tuple[Any, bool, bool]] = {
     "assignee": (_assignee.name, True, False),
     "opened": (Incident.opened_at, False, False),
     "age": (Incident.opened_at, False, True),
-    "sla": (_clock.due_at, True, False),
+    "sla": (Incident.sla_due_at, False, False),
     "vendor": (_vendor.name, True, False),
     "updated": (Incident.updated_at, False, False),
 }
@@ -555,24 +592,24 @@ _SORT_JOINS: dict[str, str] = {
     "service": "service",
     "group": "group",
     "assignee": "assignee",
-    "sla": "sla",
     "vendor": "vendor",
 }
+#: Sorts on a nullable column with its NULLs at the end when ascending (at the start when
+#: descending): an index on (column, id) gives that order on SQLite and PostgreSQL alike.
+_NULLS_LAST = frozenset({"sla"})
 
 
 def sort_keys(sort: Sort) -> list[tuple[Any, bool]]:
-    """(expression, descending) pairs: nulls last when ascending, then the column, then id."""
+    """(expression, descending) pairs: nulls last when ascending, then the column, then id.
+
+    A column of ``_NULLS_LAST`` is its own key; :func:`_order_by` puts its NULLs last.
+    """
     expr, nullable, inverted = _SORT_KEYS[sort.column]
     descending = sort.descending != inverted
     keys: list[tuple[Any, bool]] = []
     if nullable:
         keys.append((case((expr.is_(None), 1), else_=0), descending))
-        if sort.column == "sla":
-            expr = func.coalesce(
-                expr, literal(dt.datetime(1970, 1, 1, tzinfo=dt.UTC), _clock.due_at.type)
-            )
-        else:
-            expr = func.coalesce(expr, "")
+        expr = func.coalesce(expr, "")
     keys.append((expr, descending))
     keys.append((Incident.id, descending))
     return keys
@@ -583,12 +620,15 @@ def _no_index(expr: Any) -> Any:
     return UnaryExpression(expr, operator=operators.custom_op("+"), type_=expr.type)
 
 
-def _order_by(keys: list[tuple[Any, bool]], *, no_index: bool = False) -> list[Any]:
+def _order_by(sort: Sort, *, no_index: bool = False) -> list[Any]:
     terms = []
-    for i, (expr, desc) in enumerate(keys):
+    for i, (expr, desc) in enumerate(sort_keys(sort)):
         if no_index and i == 0:
             expr = _no_index(expr)
-        terms.append(expr.desc() if desc else expr.asc())
+        term = expr.desc() if desc else expr.asc()
+        if i == 0 and sort.column in _NULLS_LAST:
+            term = term.nulls_first() if desc else term.nulls_last()
+        terms.append(term)
     return terms
 
 
@@ -650,7 +690,7 @@ def select_rows(
     stmt = select(*_display_columns()).select_from(Incident)
     for name in _DISPLAY_JOINS:
         stmt = _join(stmt, name)
-    return stmt.where(*where_clauses(filt, ctx)).order_by(*_order_by(sort_keys(sort)))
+    return stmt.where(*where_clauses(filt, ctx)).order_by(*_order_by(sort))
 
 
 def _ids(
@@ -668,11 +708,11 @@ def _ids(
     if sort.column in _SORT_JOINS:
         stmt = _join(stmt, _SORT_JOINS[sort.column])
     where = where_clauses(filt, ctx, walk_sort_index=walk)
-    return stmt.where(*where).order_by(*_order_by(keys, no_index=no_index))
+    return stmt.where(*where).order_by(*_order_by(sort, no_index=no_index))
 
 
 #: Sorts an index serves directly (walking it in order needs no sort step).
-INDEXED_SORTS = frozenset({"number", "opened", "age", "updated"})
+INDEXED_SORTS = frozenset({"number", "opened", "age", "updated", "sla"})
 
 
 def _indexed(filt: IncidentFilter) -> bool:
@@ -818,7 +858,9 @@ def fetch_after(
     ctx = ctx or context_for(session)
     keys = sort_keys(sort)
     stmt = _ids(filt, sort, ctx)
-    if after is not None:
+    if after is not None and sort.column in _NULLS_LAST:
+        stmt = stmt.where(_nullable_after(keys, after))
+    elif after is not None:
         directions = {desc for _, desc in keys}
         exprs = [expr for expr, _ in keys]
         if len(directions) == 1:
@@ -834,6 +876,22 @@ def fetch_after(
     next_key = (*last[1:], last[0])
     ids = [row[0] for row in rows]
     return _rows_for_ids(session, ids, ctx), (next_key if len(rows) == limit else None)
+
+
+def _nullable_after(keys: list[tuple[Any, bool]], after: tuple) -> ColumnElement[bool]:
+    """Rows after ``after`` in a (nullable column, id) order with NULLs last when ascending."""
+    (expr, desc), (id_expr, _) = keys
+    value, last_id = after
+    id_value = literal(last_id, id_expr.type)
+    if value is None:  # within the NULLs: last when ascending, first when descending
+        if desc:
+            return or_(and_(expr.is_(None), id_expr < id_value), expr.is_not(None))
+        return and_(expr.is_(None), id_expr > id_value)
+    row_key = tuple_(expr, id_expr)
+    values = tuple_(literal(value, expr.type), id_value)
+    if desc:
+        return row_key < values  # the NULLs came first and are behind
+    return or_(row_key > values, expr.is_(None))
 
 
 def _lexicographic_after(keys: list[tuple[Any, bool]], after: tuple) -> ColumnElement[bool]:

@@ -54,6 +54,11 @@ Entry points
 ``recompute_open_clocks`` now and then, in bulk, for every clock still counting (in
 progress, paused, or breached and not yet stopped); ``clock_state`` and
 ``compute_clocks`` are the pure computation both rest on.
+
+Both also keep ``Incident.sla_due_at`` and ``Incident.sla_stage`` equal to the due time and
+stage of the clock the queue shows (``shown_clock``, the rule of
+:mod:`app.services.incident_query`), so the queue sorts by SLA over an index. They are
+derived figures: writing them neither bumps the incident's version nor writes an audit row.
 """
 
 from __future__ import annotations
@@ -68,10 +73,12 @@ from typing import Any, cast
 import numpy as np
 from sqlalchemy import CursorResult, Row, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from app.models.base import utcnow
-from app.models.enums import IncidentState, SlaStage
+from app.models.enums import IncidentState, SlaStage, SlaTarget
 from app.models.incident import Incident, IncidentEvent
 from app.models.sla import BusinessHours, BusinessSchedule, Holiday, SlaClock, SlaDefinition
 from app.services.business_time import BusinessCalendar, Span, from_epoch
@@ -81,6 +88,7 @@ RUNNING, PAUSED, STOPPED, CANCELED = 0, 1, 2, 3
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SPEC_CACHE = "sla_engine.specs"
 _WRITE_CHUNK = 2_000
+_READ_CHUNK = 500
 _KEYS = ("id", "version")
 #: Fields a condition reads from the history rather than from the incident as it is now.
 _HISTORY_FIELDS = frozenset({"state", "hold_reason", "first_response"})
@@ -88,6 +96,11 @@ _HISTORY_FIELDS = frozenset({"state", "hold_reason", "first_response"})
 _CALENDARS: dict[BusinessCalendar, BusinessCalendar] = {}
 
 StateEntry = tuple[dt.datetime, str, str | None]
+#: (clock id, definition target, stage, due_at) of one clock, as ``shown_clock`` weighs it.
+ClockSummary = tuple[int, str, str, dt.datetime | None]
+#: (due_at, stage) of an incident's shown clock; (None, None) when it shows none.
+Shown = tuple[dt.datetime | None, str | None]
+_SHOWN_RUNNING = (SlaStage.IN_PROGRESS.value, SlaStage.PAUSED.value)
 
 
 class SlaWarning(StrEnum):
@@ -619,7 +632,71 @@ def apply_to_incident(
         for key, value in state.columns().items():
             setattr(clock, key, value)
     session.flush()
+    shown = shown_clock(
+        (c.id, _target(session, specs, c.definition_id), c.stage, c.due_at) for c in clocks
+    )
+    if shown != (incident.sla_due_at, incident.sla_stage):
+        _write_shown(session, [(incident.id, shown)])
     return clocks
+
+
+def shown_clock(clocks: Iterable[ClockSummary]) -> Shown:
+    """(due_at, stage) of the clock the queue's SLA column shows among an incident's clocks.
+
+    The rule of :mod:`app.services.incident_query`: clocks not canceled; a resolution clock
+    before any other target, a running one (in progress or paused) before a stopped one,
+    then the one due soonest (no due time last), then the lowest id.
+    """
+    best: tuple[tuple[Any, ...], Shown] | None = None
+    for clock_id, target, stage, due_at in clocks:
+        if stage == SlaStage.CANCELED.value:
+            continue
+        key = (
+            target != SlaTarget.RESOLUTION.value,
+            stage not in _SHOWN_RUNNING,
+            due_at is None,
+            due_at or _EPOCH,
+            clock_id,
+        )
+        if best is None or key < best[0]:
+            best = (key, (due_at, stage))
+    return (None, None) if best is None else best[1]
+
+
+def _target(session: Session, specs: Mapping[int, SlaSpec], definition_id: int) -> str:
+    spec = specs.get(definition_id)
+    if spec is not None:
+        return spec.target
+    return session.scalars(
+        select(SlaDefinition.target).where(SlaDefinition.id == definition_id)
+    ).one()
+
+
+def _write_shown(session: Session, rows: Sequence[tuple[int, Shown]]) -> None:
+    """Store each incident's shown clock: one executemany UPDATE, no version bump, no audit.
+
+    Incidents the session holds as objects get the new values as loaded state.
+    """
+    if not rows:
+        return
+    table = cast(Table, Incident.__table__)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("s_id"))
+        .values(sla_due_at=bindparam("s_due_at"), sla_stage=bindparam("s_stage"))
+    )
+    for begin in range(0, len(rows), _WRITE_CHUNK):
+        params = [
+            {"s_id": incident_id, "s_due_at": due_at, "s_stage": stage}
+            for incident_id, (due_at, stage) in rows[begin : begin + _WRITE_CHUNK]
+        ]
+        session.execute(statement, params)
+    identity = session.identity_map
+    for incident_id, (due_at, stage) in rows:
+        obj = identity.get(identity_key(Incident, incident_id))
+        if obj is not None:
+            set_committed_value(obj, "sla_due_at", due_at)
+            set_committed_value(obj, "sla_stage", stage)
 
 
 def _attach(
@@ -670,6 +747,7 @@ def recompute_open_clocks(
     progress.update(0, 0, "Reading running SLA clocks")
     specs = load_specs(session)
     rows, timelines = _read_running(session, specs)
+    siblings = _read_siblings(session, (r.incident_id for r in rows))
     progress.update(0, len(rows), "Computing SLA clocks")
     items = [(specs[r.definition_id], timelines[r.incident_id], r.started_at) for r in rows]
     states = compute_clocks(items, now)
@@ -684,12 +762,53 @@ def recompute_open_clocks(
     for begin in range(0, len(updates), _WRITE_CHUNK):
         progress.update(begin, len(updates), "Writing SLA clocks")
         _write(session, updates[begin : begin + _WRITE_CHUNK])
+    _write_shown(session, _shown_changes(session, specs, siblings, updates))
     # Clocks this session holds as objects now lag behind their rows' versions.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, SlaClock):
             session.expire(obj)
     progress.update(len(updates), len(updates), "SLA clocks up to date")
     return len(updates)
+
+
+def _read_siblings(session: Session, incident_ids: Iterable[int]) -> list[Row[Any]]:
+    """Every clock of ``incident_ids``, with each incident's stored shown clock."""
+    ids = sorted(set(incident_ids))
+    out: list[Row[Any]] = []
+    for begin in range(0, len(ids), _READ_CHUNK):
+        out += session.execute(
+            select(
+                SlaClock.id, SlaClock.incident_id, SlaClock.definition_id, SlaClock.stage,
+                SlaClock.due_at, Incident.sla_due_at, Incident.sla_stage,
+            )
+            .join(Incident, Incident.id == SlaClock.incident_id)
+            .where(SlaClock.incident_id.in_(ids[begin : begin + _READ_CHUNK]))
+        ).all()  # fmt: skip
+    return out
+
+
+def _shown_changes(
+    session: Session,
+    specs: Mapping[int, SlaSpec],
+    siblings: Sequence[Row[Any]],
+    updates: Sequence[Mapping[str, Any]],
+) -> list[tuple[int, Shown]]:
+    """The incidents whose shown clock differs from the stored one once ``updates`` are written."""
+    written = {u["id"]: (u["stage"], u["due_at"]) for u in updates}
+    clocks: dict[int, list[ClockSummary]] = {}
+    stored: dict[int, Shown] = {}
+    targets = {definition_id: spec.target for definition_id, spec in specs.items()}
+    for clock_id, incident_id, definition_id, stage, due_at, shown_due, shown_stage in siblings:
+        stage, due_at = written.get(clock_id, (stage, due_at))
+        target = targets.get(definition_id) or _target(session, specs, definition_id)
+        clocks.setdefault(incident_id, []).append((clock_id, target, stage, due_at))
+        stored[incident_id] = (shown_due, shown_stage)
+    changed = []
+    for incident_id, summaries in clocks.items():
+        shown = shown_clock(summaries)
+        if shown != stored[incident_id]:
+            changed.append((incident_id, shown))
+    return changed
 
 
 def _read_running(

@@ -206,3 +206,31 @@ def test_stored_sla_clocks_are_what_the_sla_engine_computes_from_the_history(dem
         and not (name == "due_at" and c.stage == "canceled")
     ]
     assert mismatches == []
+
+
+def test_the_shown_sla_clock_is_stored_on_every_incident_by_the_queues_rule(demo_path):
+    """The demo writes sla_due_at/sla_stage column-wise; the SQL rule and the engine agree."""
+    from app.services import incident_query, sla_engine
+
+    db = open_database(str(demo_path))
+    with db.session() as s:
+        stored = {
+            r.id: (r.sla_due_at, r.sla_stage)
+            for r in s.execute(select(Incident.id, Incident.sla_due_at, Incident.sla_stage))
+        }
+        by_sql = {r[0]: (r[1], r[2]) for r in s.execute(incident_query.shown_clocks())}
+        specs = sla_engine.load_specs(s)
+        clocks: dict[int, list] = {i: [] for i in stored}
+        for c in s.execute(
+            select(SlaClock.id, SlaClock.incident_id, SlaClock.definition_id, SlaClock.stage,
+                   SlaClock.due_at)
+        ):  # fmt: skip
+            clocks[c.incident_id].append((c.id, specs[c.definition_id].target, c.stage, c.due_at))
+        by_engine = {i: sla_engine.shown_clock(cs) for i, cs in clocks.items()}
+    db.dispose()
+    assert len(stored) == 5_000
+    assert stored == by_sql == by_engine
+    stages = {stage for _, stage in stored.values()}
+    assert {"in_progress", "paused", "achieved", "breached"} <= stages
+    # Canceled incidents show their response clock (met before the cancel), never none here.
+    assert all(due is not None for due, _ in stored.values())

@@ -334,3 +334,103 @@ def test_queue_on_sqlite_and_postgresql(any_db):
                 if after is None:
                     break
             assert keyed == ids
+
+
+def _stored_and_rule(session) -> tuple[dict, dict]:
+    stored = {
+        r.id: (r.sla_due_at, r.sla_stage)
+        for r in session.execute(select(Incident.id, Incident.sla_due_at, Incident.sla_stage))
+    }
+    rule = {r[0]: (r[1], r[2]) for r in session.execute(q.shown_clocks())}
+    return stored, rule
+
+
+def _versions(session) -> dict[int, int]:
+    return {r.id: r.version for r in session.execute(select(Incident.id, Incident.version))}
+
+
+def test_stored_sla_columns_follow_the_rule_through_the_workflow_and_recompute(any_db):
+    """The engine keeps the shown clock on the incident: new, hold, resolve, recompute."""
+    from app.models import AuditEntry, SlaDefinition
+    from app.services import incidents as wf
+    from app.services.sla_engine import recompute_open_clocks
+
+    t0 = NOW - dt.timedelta(days=2)
+    minute = dt.timedelta(minutes=1)
+    with any_db.transaction() as s:
+        s.add_all(
+            [
+                SlaDefinition(
+                    name="Response in 1h",
+                    target="response",
+                    duration_seconds=3600,
+                    applies_to={"urgency": [1, 2]},
+                    start_condition={"state": ["New"]},
+                    stop_condition={"first_response": True},
+                    cancel_condition={"state": ["Canceled"]},
+                ),
+                SlaDefinition(
+                    name="Resolution in 8h",
+                    target="resolution",
+                    duration_seconds=8 * 3600,
+                    applies_to={"urgency": [1, 2]},
+                    pause_condition={"state": ["On Hold"], "hold_reason": ["Awaiting Caller"]},
+                    stop_condition={"state": ["Resolved", "Closed"]},
+                    cancel_condition={"state": ["Canceled"]},
+                ),
+            ]
+        )
+    ids = {}
+    with any_db.transaction() as s:
+        for key in ("held", "resolved", "canceled", "waiting", "unmeasured"):
+            urgency = 3 if key == "unmeasured" else 2  # no SLA applies to urgency 3
+            data = wf.IncidentInput(short_description=f"Sample {key}", urgency=urgency)
+            ids[key] = wf.new_incident(s, data, now=t0).id
+    with any_db.session() as s:
+        stored, rule = _stored_and_rule(s)
+        assert stored == rule
+        assert stored.pop(ids["unmeasured"]) == (None, None)
+        assert {stage for _, stage in stored.values()} == {"in_progress"}
+        versions = _versions(s)
+
+    with any_db.transaction() as s:
+        moved = wf.transition(s, ids["held"], None, "In Progress", now=t0 + 10 * minute)
+        wf.transition(
+            s, ids["held"], moved.version, "On Hold", hold_reason="Awaiting Caller",
+            now=t0 + 70 * minute,
+        )  # fmt: skip
+        moved = wf.transition(s, ids["resolved"], None, "In Progress", now=t0 + 5 * minute)
+        wf.transition(
+            s, ids["resolved"], moved.version, "Resolved", resolution_code="Solved (Permanently)",
+            resolution_notes="Restarted", now=t0 + 9 * 60 * minute,
+        )  # fmt: skip
+        wf.transition(s, ids["canceled"], None, "Canceled", now=t0 + 20 * minute)
+    with any_db.session() as s:
+        stored, rule = _stored_and_rule(s)
+        assert stored == rule
+        assert stored[ids["held"]][1] == "paused"
+        assert stored[ids["resolved"]][1] == "breached"  # 9 hours of 8: stopped, breached
+        # Canceled from New: the response was given first (met), the resolution canceled.
+        assert stored[ids["canceled"]] == (t0 + 60 * minute, "achieved")
+        assert stored[ids["waiting"]] == (t0 + 8 * 60 * minute, "in_progress")
+        versions_after = _versions(s)
+
+    with any_db.transaction() as s:
+        assert recompute_open_clocks(s, NOW) > 0
+    with any_db.session() as s:
+        stored, rule = _stored_and_rule(s)
+        assert stored == rule
+        # Past its due time the waiting incident's resolution clock is breached; the paused
+        # one's due time moved on with the clock.
+        assert stored[ids["waiting"]] == (t0 + 8 * 60 * minute, "breached")
+        assert stored[ids["held"]][1] == "paused" and stored[ids["held"]][0] > NOW
+        # Derived figures: the recompute changed no version and wrote no audit row.
+        assert _versions(s) == versions_after
+        assert versions_after[ids["waiting"]] == versions[ids["waiting"]]
+        audited = s.scalars(select(AuditEntry.field).where(AuditEntry.field.like("sla_%"))).all()
+        assert audited == []
+        # The SLA sort reads the stored columns: soonest due first, no clock last.
+        by_sla = [r.id for r in q.fetch_window(s, IncidentFilter(), Sort("sla", False), 0, 10)]
+        due = {i: d for i, (d, _) in stored.items()}
+        assert by_sla == sorted(due, key=lambda i: (due[i] is None, due[i] or NOW, i))
+        assert by_sla[-1] == ids["unmeasured"]

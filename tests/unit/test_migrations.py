@@ -45,3 +45,30 @@ def test_downgrade_to_empty_and_back(pg_db):
     with pg_db.engine.begin() as conn:
         command.upgrade(alembic_config(conn), "head")
     assert _diff(pg_db.engine) == []
+
+
+def test_0003_fills_the_shown_sla_clock_of_existing_incidents(any_db):
+    """Down to 0002 and up again: the backfill stores each incident's shown clock by the rule."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from app.db.migrate import alembic_config
+    from app.models import Incident
+    from app.services import incident_query
+    from tests import sample_data
+
+    sample_data.fill(any_db)
+    with any_db.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+    with any_db.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    assert _diff(any_db.engine) == []
+    with any_db.session() as s:
+        stored = {
+            r.id: (r.sla_due_at, r.sla_stage)
+            for r in s.execute(select(Incident.id, Incident.sla_due_at, Incident.sla_stage))
+        }
+        rule = {r[0]: (r[1], r[2]) for r in s.execute(incident_query.shown_clocks())}
+    assert stored == rule
+    assert sum(stage is not None for _, stage in stored.values()) == 8
+    assert {stage for _, stage in stored.values()} == {None, "in_progress", "breached", "paused"}
