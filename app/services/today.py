@@ -177,12 +177,16 @@ class TodayFigures:
 
 def open_by_priority(session: Session) -> tuple[PriorityCount, ...]:
     """Open incidents per priority 1-5 (served by the state/priority index)."""
+    # Grouped by state too, so the (state, priority, ...) index yields the groups in
+    # order; grouped by priority alone, SQLite scans the (priority, id) index instead.
     rows = session.execute(
         select(Incident.priority, func.count())
         .where(Incident.state.in_(OPEN_STATES))
-        .group_by(Incident.priority)
+        .group_by(Incident.state, Incident.priority)
     ).all()
-    counts = {priority: count for priority, count in rows}
+    counts: dict[int, int] = {}
+    for priority, count in rows:
+        counts[priority] = counts.get(priority, 0) + count
     known = sorted(set(PRIORITIES) | set(counts))
     return tuple(PriorityCount(p, PRIORITY_NAMES.get(p, ""), counts.get(p, 0)) for p in known)
 
@@ -257,12 +261,15 @@ def major_incidents(session: Session) -> tuple[MajorIncident, ...]:
             Incident.state,
             Incident.major_status,
             Incident.major_declared_at,
-        )
-        .where(Incident.is_major == true(), Incident.state.in_(OPEN_STATES))
-        .order_by(Incident.priority, Incident.major_declared_at, Incident.id)
+        ).where(Incident.is_major == true(), Incident.state.in_(OPEN_STATES))
     ).all()
     if not rows:
         return ()
+    # Open majors are a handful, so they are ordered here: an ORDER BY priority lets
+    # SQLite's planner walk the (priority, id) index over every incident instead of the
+    # (is_major, state) one, which took half a second on a million incidents.
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)
+    rows.sort(key=lambda r: (r.priority, r.major_declared_at or never, r.id))
     ranked = (
         select(
             MajorIncidentUpdate.incident_id,
