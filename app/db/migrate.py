@@ -56,11 +56,10 @@ def schema_status(engine: Engine) -> tuple[str | None, str]:
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Bring the database to ``revision``; returns ``(before, after)``."""
-    from alembic import command
-
     before, head = schema_status(engine)
     if before == head and revision == "head":
         return before, head
+    from alembic import command
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
     with engine.connect() as conn:

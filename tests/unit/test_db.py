@@ -123,3 +123,18 @@ def test_an_older_local_database_is_upgraded_on_open_and_keeps_its_data(tmp_path
         assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD
         assert s.execute(text("SELECT name FROM team")).scalar() == "Network"
     db.dispose()
+
+
+def test_opening_an_up_to_date_database_does_not_load_alembic(tmp_path):
+    """Start-up time: Alembic is only imported when there is something to migrate."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "current.db"
+    open_database(str(path)).dispose()
+    code = (
+        "import sys; from app.db import open_database; "
+        f"open_database({str(path)!r}).dispose(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
