@@ -631,6 +631,9 @@ def apply_to_incident(
         state = _settle(state, specs[clock.definition_id].applies(fields), now)
         for key, value in state.columns().items():
             setattr(clock, key, value)
+    made = made_sla(incident.state, [(_target(session, specs, c.definition_id), c) for c in clocks])
+    if incident.made_sla != made:
+        incident.made_sla = made
     session.flush()
     shown = shown_clock(
         (c.id, _target(session, specs, c.definition_id), c.stage, c.due_at) for c in clocks
@@ -638,6 +641,21 @@ def apply_to_incident(
     if shown != (incident.sla_due_at, incident.sla_stage):
         _write_shown(session, [(incident.id, shown)])
     return clocks
+
+
+def made_sla(state: str, clocks: Iterable[tuple[str, SlaClock]]) -> bool | None:
+    """Whether a resolved or closed incident met its resolution SLA (None while open).
+
+    False when any of its resolution clocks (not canceled) breached; None when it has none.
+    """
+    if state not in (IncidentState.RESOLVED.value, IncidentState.CLOSED.value):
+        return None
+    verdicts = [
+        not clock.breached
+        for target, clock in clocks
+        if target == "resolution" and clock.stage != SlaStage.CANCELED.value
+    ]
+    return all(verdicts) if verdicts else None
 
 
 def shown_clock(clocks: Iterable[ClockSummary]) -> Shown:

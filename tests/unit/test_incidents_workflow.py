@@ -490,6 +490,8 @@ def test_sla_clocks_follow_the_workflow(db, org):
     with db.session() as s:
         clocks = wf.incident_detail(s, incident.id).clocks
     assert [(c.name, c.stage) for c in clocks] == [("Resolution in 8h", "achieved")]
+    with db.session() as s:
+        assert s.get(Incident, incident.id).made_sla is True
 
 
 def test_changing_the_hold_reason_is_on_the_timeline(db, org):

@@ -687,3 +687,17 @@ def test_the_form_can_save_again_after_a_recompute_in_the_same_session(db):
         apply_to_incident(s, inc, T0 + 4 * M)
         assert held["resolution"].stage == SlaStage.ACHIEVED
         assert held["resolution"].version == 3  # attached, recomputed, stopped
+
+
+def test_made_sla_follows_the_resolution_clocks():
+    from types import SimpleNamespace
+
+    from app.services.sla_engine import made_sla
+
+    met = SimpleNamespace(breached=False, stage="achieved")
+    missed = SimpleNamespace(breached=True, stage="breached")
+    dropped = SimpleNamespace(breached=False, stage="canceled")
+    assert made_sla("Resolved", [("resolution", met), ("response", missed)]) is True
+    assert made_sla("Closed", [("resolution", met), ("resolution", missed)]) is False
+    assert made_sla("Closed", [("resolution", dropped)]) is None
+    assert made_sla("In Progress", [("resolution", met)]) is None
