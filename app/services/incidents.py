@@ -27,7 +27,6 @@ from app.models import (
     ConfigurationItem,
     Incident,
     IncidentEvent,
-    MajorIncidentUpdate,
     Person,
     PostIncidentReview,
     Problem,
@@ -43,6 +42,7 @@ from app.models.enums import HoldReason, IncidentState
 from app.services.formatting import format_datetime
 from app.services.priority import PriorityError, check_level, check_priority, compute_priority
 from app.services.priority import matrix as priority_matrix
+from app.services.users import author_person_id
 
 S = IncidentState
 
@@ -572,17 +572,6 @@ def _resolve_priority(
 # Events, authors and the SLA engine
 
 
-def _author_id(session: Session) -> int | None:
-    """The person behind the session's user (cached on the session)."""
-    if "author_person_id" not in session.info:
-        user_id = session.info.get("user_id")
-        person_id = None
-        if user_id is not None:
-            person_id = session.scalar(select(AppUser.person_id).where(AppUser.id == user_id))
-        session.info["author_person_id"] = person_id
-    return session.info["author_person_id"]
-
-
 def _shown(session: Session, key: str, value: Any) -> str | None:
     """How a value reads on the timeline: names for references, ``P2`` for priorities."""
     if value is None:
@@ -617,7 +606,7 @@ def _event(
     event = IncidentEvent(
         incident_id=incident.id,
         at=now,
-        author_id=_author_id(session),
+        author_id=author_person_id(session),
         kind=kind,
         field=_event_field(key) if key else None,
         old_value=_shown(session, key, old) if key else None,
@@ -904,18 +893,10 @@ def _write_changes(
 
 
 def _declare_major(session: Session, incident: Incident, now: dt.datetime) -> None:
-    """Start the major-incident timeline, as the major-incident view does when declaring."""
-    incident.major_declared_at = now
-    incident.major_status = "investigating"
-    session.add(
-        MajorIncidentUpdate(
-            incident_id=incident.id,
-            at=now,
-            author_id=_author_id(session),
-            status="investigating",
-            text="Major incident declared.",
-        )
-    )
+    """Start the major-incident timeline, exactly as the major-incident view does."""
+    from app.services.major_incidents import start_major_timeline
+
+    start_major_timeline(session, incident, now)
 
 
 def _count_reassignment(incident: Incident, old_group: int | None) -> None:

@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import (
-    AppUser,
     CommunicationLog,
     CorrectiveAction,
     Incident,
@@ -36,6 +35,7 @@ from app.models import (
 )
 from app.services.formatting import format_duration, priority_label
 from app.services.io.excel import fit_to_width, put, safe_text, save_workbook
+from app.services.users import author_person_id
 
 MAJOR_STATUSES = ("investigating", "identified", "monitoring", "resolved")
 REVIEW_STATUSES = ("draft", "complete")
@@ -276,11 +276,21 @@ def _live(session: Session, incident_id: int) -> Incident:
     return incident
 
 
-def _author(session: Session) -> int | None:
-    user_id = session.info.get("user_id")
-    if user_id is None:
-        return None
-    return session.scalar(select(AppUser.person_id).where(AppUser.id == user_id))
+def start_major_timeline(
+    session: Session, incident: Incident, at: dt.datetime, text: str | None = None
+) -> None:
+    """Mark the declaration and write the first status update (investigating)."""
+    incident.major_declared_at = at
+    incident.major_status = "investigating"
+    session.add(
+        MajorIncidentUpdate(
+            incident_id=incident.id,
+            at=at,
+            author_id=author_person_id(session),
+            status="investigating",
+            text=(text or "").strip() or "Major incident declared.",
+        )
+    )
 
 
 def _required(value: str, what: str, limit: int | None = None) -> str:
@@ -310,19 +320,8 @@ def declare_major(
         raise MajorIncidentError(
             f"{incident.number} is {incident.state.lower()}; it cannot be declared major."
         )
-    at = at or utcnow()
     incident.is_major = True
-    incident.major_declared_at = at
-    incident.major_status = "investigating"
-    session.add(
-        MajorIncidentUpdate(
-            incident_id=incident.id,
-            at=at,
-            author_id=_author(session),
-            status="investigating",
-            text=(text or "").strip() or "Major incident declared.",
-        )
-    )
+    start_major_timeline(session, incident, at or utcnow(), text)
     session.flush()
     return incident
 
@@ -353,7 +352,7 @@ def add_status_update(
     update = MajorIncidentUpdate(
         incident_id=incident.id,
         at=at or utcnow(),
-        author_id=_author(session),
+        author_id=author_person_id(session),
         status=status,
         text=_required(text, "The update's text"),
     )
@@ -377,7 +376,7 @@ def log_communication(
     entry = CommunicationLog(
         incident_id=incident.id,
         at=at or utcnow(),
-        author_id=_author(session),
+        author_id=author_person_id(session),
         channel=_required(channel, "The channel", 30),
         audience=_required(audience, "The audience", 100),
         message=_required(message, "The message"),

@@ -32,6 +32,17 @@ def identity_for(session: Session, username: str) -> Identity | None:
     )
 
 
+def author_person_id(session: Session) -> int | None:
+    """The person behind the session's signed-in user, for authored records (cached)."""
+    if "author_person_id" not in session.info:
+        user_id = session.info.get("user_id")
+        person_id = None
+        if user_id is not None:
+            person_id = session.scalar(select(AppUser.person_id).where(AppUser.id == user_id))
+        session.info["author_person_id"] = person_id
+    return session.info["author_person_id"]
+
+
 def role_label(role: str) -> str:
     """``service manager`` for ``service_manager``; unknown roles as they are."""
     try:
