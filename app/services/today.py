@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, false, func, or_, select, true
+from sqlalchemy import exists, func, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import (
@@ -39,14 +39,14 @@ from app.models import (
     Vendor,
     utcnow,
 )
-from app.models.enums import OPEN_INCIDENT_STATES, ChangeState, Rag, SlaStage
+from app.models.enums import OPEN_INCIDENT_STATES, ChangeState, Rag
 from app.services.formatting import PRIORITY_NAMES
+from app.services.incident_query import at_risk_clock, breached_clock
 from app.services.oncall import who_is_on_call
 from app.services.progress import Progress
 
 OPEN_STATES = tuple(state.value for state in OPEN_INCIDENT_STATES)
 PRIORITIES = (1, 2, 3, 4, 5)
-AT_RISK_SHARE = 0.75
 CHANGE_DAYS = 7
 CONTRACT_DAYS = 60
 #: How many rows a list card shows; the card's count is always the full count.
@@ -196,18 +196,6 @@ def sla_figures(session: Session, now: dt.datetime) -> SlaFigures:
     durations = session.execute(select(SlaDefinition.id, SlaDefinition.duration_seconds)).all()
     if not durations:
         return SlaFigures(0, 0)
-    # One bound threshold per definition keeps the due_at test an indexed range comparison
-    # on both SQLite and PostgreSQL, with no dialect-specific date arithmetic.
-    near_due = or_(
-        *(
-            and_(
-                SlaClock.definition_id == def_id,
-                SlaClock.due_at <= now + dt.timedelta(seconds=seconds * (1 - AT_RISK_SHARE)),
-            )
-            for def_id, seconds in durations
-        )
-    )
-    mostly_used = SlaClock.business_elapsed_seconds * 4 >= SlaDefinition.duration_seconds * 3
     at_risk = (
         select(
             SlaClock.incident_id,
@@ -219,29 +207,19 @@ def sla_figures(session: Session, now: dt.datetime) -> SlaFigures:
         .join(Incident, Incident.id == SlaClock.incident_id)
         .join(SlaDefinition, SlaDefinition.id == SlaClock.definition_id)
         .where(
-            SlaClock.stage == SlaStage.IN_PROGRESS.value,
-            SlaClock.due_at > now,
-            SlaClock.breached == false(),
+            at_risk_clock(now, durations),
             Incident.state.in_(OPEN_STATES),
-            or_(near_due, mostly_used),
         )
     )
     risk_count = session.scalar(select(func.count()).select_from(at_risk.subquery())) or 0
     soonest = session.execute(at_risk.order_by(SlaClock.due_at, SlaClock.id).limit(5)).all()
 
-    breached_clock = exists().where(
-        SlaClock.incident_id == Incident.id,
-        SlaClock.stage != SlaStage.CANCELED.value,
-        or_(
-            SlaClock.breached == true(),
-            SlaClock.stage == SlaStage.BREACHED.value,
-            and_(SlaClock.stage == SlaStage.IN_PROGRESS.value, SlaClock.due_at <= now),
-        ),
-    )
+    # The queue's rules, so that Today's figures and the queue's filters agree.
+    breached_incident = exists().where(SlaClock.incident_id == Incident.id, breached_clock(now))
     breached = session.scalar(
         select(func.count())
         .select_from(Incident)
-        .where(Incident.state.in_(OPEN_STATES), breached_clock)
+        .where(Incident.state.in_(OPEN_STATES), breached_incident)
     )
     return SlaFigures(
         at_risk=risk_count,
