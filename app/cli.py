@@ -27,6 +27,19 @@ def _add_db(parser: argparse.ArgumentParser, required: bool = False) -> None:
     )
 
 
+def _add_kpi_filters(parser: argparse.ArgumentParser) -> None:
+    for option, what in (("service", "service"), ("group", "assignment group"),
+                         ("vendor", "vendor")):  # fmt: skip
+        parser.add_argument(
+            f"--{option}", action="append", default=[], metavar="NAME",
+            help=f"only this {what} (repeat for more)",
+        )  # fmt: skip
+    parser.add_argument(
+        "--priority", action="append", default=[], metavar="P",
+        help="only this priority, 1-5 or P1-P5 (repeat for more)",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="servicedeck",
@@ -75,6 +88,42 @@ def build_parser() -> argparse.ArgumentParser:
         default="-opened",
         metavar="[-]COLUMN",
         help="a queue column, e.g. --sort=priority or --sort=-opened (descending)",
+    )
+
+    kpi = sub.add_parser(
+        "kpi", help="the KPIs of a period against the period before (text, or JSON with --json)"
+    )
+    _add_db(kpi)
+    kpi.add_argument("--from", dest="date_from", metavar="DATE", help="first day (YYYY-MM-DD)")
+    kpi.add_argument(
+        "--to", dest="date_to", metavar="DATE", help="last day, included (default: yesterday)"
+    )
+    _add_kpi_filters(kpi)
+    kpi.add_argument("--json", action="store_true", help="print every KPI as JSON")
+
+    report = sub.add_parser("report", help="the executive KPI report of a month or week (.xlsx)")
+    _add_db(report)
+    report.add_argument(
+        "--period", required=True, metavar="PERIOD", help="YYYY-MM (month) or YYYY-Www (ISO week)"
+    )
+    report.add_argument("--out", required=True, metavar="FILE.xlsx")
+    _add_kpi_filters(report)
+    report.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    calendar = export_sub.add_parser(
+        "calendar", help="the change schedule, windows and CAB meetings, to an .ics file"
+    )
+    _add_db(calendar)
+    calendar.add_argument("--ics", "--out", dest="out", required=True, metavar="FILE.ics")
+    calendar.add_argument("--from", dest="start", metavar="DATE", help="default: today (UTC)")
+    calendar.add_argument("--to", dest="end", metavar="DATE", help="inclusive; default: 90 days")
+    calendar.add_argument(
+        "--state",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="S",
+        help="only changes in these states, e.g. --state Scheduled Implement (default: all)",
     )
 
     shot = sub.add_parser("screenshot", help="save a PNG of every page, offscreen")
@@ -146,11 +195,184 @@ def cmd_export_incidents(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPORTS = {"incidents": cmd_export_incidents}
+def cmd_export_calendar(args: argparse.Namespace) -> int:
+    from app.db import open_database
+    from app.services.calendar_export import export_calendar, parse_states, period
+
+    if not args.out.lower().endswith(".ics"):
+        return _fail(f"--ics must name an .ics file, not {args.out!r}")
+    try:
+        start, end = period(args.start, args.end)
+        states = parse_states(args.state)
+    except ValueError as exc:
+        return _fail(str(exc))
+    database = open_database(args.db, create=False)
+    try:
+        with database.session() as session:
+            try:
+                summary = export_calendar(session, args.out, start, end, states)
+            except OSError as exc:
+                return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+    finally:
+        database.dispose()
+    print(summary.line())
+    return 0
+
+
+EXPORTS = {"incidents": cmd_export_incidents, "calendar": cmd_export_calendar}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     return EXPORTS[args.export_command](args)
+
+
+def _date(text: str, option: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option}: not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def _kpi_filters(args: argparse.Namespace, session):
+    from app.services.kpi_report import resolve_filters
+
+    return resolve_filters(session, args.service, args.group, args.vendor, args.priority)
+
+
+def cmd_kpi(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from sqlalchemy import select
+
+    from app.db import open_database
+    from app.models import Service
+    from app.services.kpi import KpiFilter, compute_kpis
+    from app.services.kpi_json import report_to_dict
+    from app.services.kpi_report import parse_priority, utc_now
+
+    now = utc_now()
+    try:
+        for p in args.priority:
+            parse_priority(p)
+        end = _date(args.date_to, "--to") if args.date_to else now.date() - dt.timedelta(days=1)
+        start = _date(args.date_from, "--from") if args.date_from else end - dt.timedelta(days=29)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if start > end:
+        return _fail(f"--from {start} is after --to {end}")
+    database = open_database(args.db, create=False)
+    try:
+        with database.session() as session:
+            try:
+                filters = _kpi_filters(args, session)
+            except ValueError as exc:
+                return _fail(str(exc))
+            filt = KpiFilter(start, end, filters.service_ids, filters.group_ids,
+                             filters.vendor_ids, filters.priorities)  # fmt: skip
+            report = compute_kpis(session, filt, now=now)
+            names = dict(session.execute(select(Service.id, Service.name)).all())
+            data = report_to_dict(report, names)
+            described = filters.describe(session)
+    finally:
+        database.dispose()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(_kpi_text(data, described))
+    return 0
+
+
+def _kpi_text(data: dict, described: str) -> str:
+    """The headline KPIs of the JSON as a plain table: current, previous, change."""
+
+    def pct(rate: dict) -> float | None:
+        return rate["percent"]
+
+    rows = (
+        ("MTTA (h)", lambda p: p["mtta"]["mean_hours"]),
+        ("MTTR mean (h)", lambda p: p["mttr"]["mean_hours"]),
+        ("MTTR median (h)", lambda p: p["mttr"]["median_hours"]),
+        ("MTTR p90 (h)", lambda p: p["mttr"]["p90_hours"]),
+        ("MTTR business mean (h)", lambda p: p["mttr_business"]["mean_hours"]),
+        ("SLA attainment %", lambda p: pct(p["sla_attainment"])),
+        ("Arrivals", lambda p: p["arrivals"]),
+        ("Resolutions", lambda p: p["resolutions"]),
+        ("Backlog at end", lambda p: p["backlog_end"]),
+        ("Reopen rate %", lambda p: pct(p["reopen_rate"])),
+        ("FCR %", lambda p: pct(p["fcr"])),
+        ("Change success %", lambda p: pct(p["change_success"])),
+        ("Emergency changes %", lambda p: pct(p["emergency_ratio"])),
+        ("CSAT %", lambda p: pct(p["csat"])),
+        ("NPS", lambda p: p["nps"]["score"]),
+    )
+
+    def fmt(value) -> str:
+        if value is None:
+            return "-"
+        return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+
+    cur, prev = data["current"], data["previous"]
+    lines = [
+        f"Period {cur['start'][:10]} to {data['filter']['end'][:10]} (end excluded), "
+        f"previous {prev['start'][:10]} to {prev['end'][:10]}; filters: {described}",
+        f"{'KPI':<24}{'current':>14}{'previous':>14}{'change':>14}",
+    ]
+    for label, get in rows:
+        a, b = get(cur), get(prev)
+        change = None if a is None or b is None else a - b
+        lines.append(f"{label:<24}{fmt(a):>14}{fmt(b):>14}{fmt(change):>14}")
+    skipped = sum(data["skipped"]["current"].values())
+    if skipped:
+        lines.append(f"{skipped} rows skipped as bad data: {data['skipped']['current']}")
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from app.db import open_database
+    from app.services.kpi_report import parse_period, parse_priority, write_executive_report
+    from app.services.progress import Progress
+
+    if not args.out.lower().endswith(".xlsx"):
+        return _fail(f"--out must name an .xlsx file, not {args.out!r}")
+    from pathlib import Path
+
+    folder = Path(args.out).resolve().parent
+    if not folder.is_dir():
+        return _fail(f"cannot write {args.out}: no folder {str(folder)!r}")
+    try:
+        period = parse_period(args.period)
+    except ValueError as exc:
+        return _fail(f"--{exc}")
+    try:
+        for p in args.priority:
+            parse_priority(p)
+    except ValueError as exc:
+        return _fail(str(exc))
+
+    def show(done: int, total: int, label: str) -> None:
+        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    database = open_database(args.db, create=False)
+    try:
+        with database.session() as session:
+            try:
+                filters = _kpi_filters(args, session)
+            except ValueError as exc:
+                return _fail(str(exc))
+            try:
+                summary = write_executive_report(
+                    None, session, period, args.out, filters,
+                    progress=Progress(None if args.quiet else show),
+                )  # fmt: skip
+            except OSError as exc:
+                return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+    finally:
+        database.dispose()
+    print(summary.line())
+    return 0
 
 
 def cmd_screenshot(args: argparse.Namespace) -> int:
@@ -171,7 +393,14 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run(args.db, demo=args.demo)
 
 
-COMMANDS = {"demo": cmd_demo, "db": cmd_db, "export": cmd_export, "screenshot": cmd_screenshot}
+COMMANDS = {
+    "demo": cmd_demo,
+    "db": cmd_db,
+    "export": cmd_export,
+    "screenshot": cmd_screenshot,
+    "kpi": cmd_kpi,
+    "report": cmd_report,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from app.db.errors import NewerSchema
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The newest revision in ``migrations/versions`` (a test keeps the two in step).
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 def alembic_config(connection: Connection | None = None):
@@ -60,6 +60,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     if before == head and revision == "head":
         return before, head
     from alembic import command
+
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
     with engine.connect() as conn:

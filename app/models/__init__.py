@@ -29,6 +29,7 @@ from app.models.incident import (
     PriorityRule,
     SurveyResponse,
 )
+from app.models.kpi import KpiTargetSetting
 from app.models.org import AppUser, Country, Person, SavedView, Team, team_member
 from app.models.problem import Problem
 from app.models.roster import (

@@ -312,7 +312,7 @@ def db_file(tmp_path) -> Path:
 
 def test_cli_writes_the_calendar(db_file, tmp_path, capsys):
     out = tmp_path / "cab.ics"
-    args = ["export", "calendar", "--db", str(db_file), "--out", str(out)]
+    args = ["export", "calendar", "--db", str(db_file), "--ics", str(out)]
     assert main([*args, "--from", "2026-11-23", "--to", "2026-12-06", "--state", "Scheduled"]) == 0
     line = capsys.readouterr().out.strip()
     assert line == f"1 changes, 3 windows and 2 CAB meetings written to {out}"
@@ -324,8 +324,8 @@ def test_cli_writes_the_calendar(db_file, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--out", "{tmp}/cab.txt"], "--out must name an .ics file"),
-        (["--out", "{tmp}/c.ics", "--from", "tomorrow"], "is not a date"),
+        (["--ics", "{tmp}/cab.txt"], "--ics must name an .ics file"),
+        (["--ics", "{tmp}/c.ics", "--from", "tomorrow"], "is not a date"),
         (["--out", "{tmp}/c.ics", "--from", "2026-12-01", "--to", "2026-11-01"], "--to must be"),
         (["--out", "{tmp}/c.ics", "--state", "Done"], "is not a change state"),
         (["--out", "{tmp}/no/such/dir/c.ics"], "cannot write"),
