@@ -42,6 +42,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    bindparam,
     case,
     exists,
     false,
@@ -55,9 +56,12 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.types import Boolean, String
 
 from app.models import (
     AppUser,
@@ -97,6 +101,38 @@ _RUNNING = (SlaStage.IN_PROGRESS.value, SlaStage.PAUSED.value)
 
 
 # Filters
+
+
+class InIdList(ColumnElement[bool]):
+    """``column IN (ids)`` for any number of ids, sent as a single parameter.
+
+    A drill-down can name tens of thousands of incidents, more than a statement may have
+    parameters; SQLite reads the list with ``json_each``, PostgreSQL as a bigint array.
+    """
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column: ColumnElement[Any], ids: Sequence[int]) -> None:
+        self.column = column
+        self.ids = tuple(ids)
+
+
+@compiles(InIdList)
+def _in_id_list_sqlite(element: InIdList, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    value = compiler.process(
+        bindparam("id_list", json.dumps(element.ids), type_=String, unique=True), **kw
+    )
+    return f"{column} IN (SELECT value FROM json_each({value}))"
+
+
+@compiles(InIdList, "postgresql")
+def _in_id_list_pg(element: InIdList, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    text_value = "{" + ",".join(str(i) for i in element.ids) + "}"
+    value = compiler.process(bindparam("id_list", text_value, type_=String, unique=True), **kw)
+    return f"{column} = ANY(CAST({value} AS BIGINT[]))"
 
 
 def _aware(value: Any, *, end: bool = False) -> dt.datetime | None:
@@ -165,6 +201,9 @@ class IncidentFilter:
     major: bool | None = None
     #: Only incidents assigned to one of the user's teams (see ``team_ids`` of the queries).
     my_groups: bool = False
+    #: Only these incidents (a drill-down from a chart), described by ``ids_label``.
+    ids: tuple[int, ...] = ()
+    ids_label: str = ""
 
     def __post_init__(self) -> None:
         for name in ("states", "sla"):
@@ -178,6 +217,8 @@ class IncidentFilter:
             "vendor_ids",
         ):
             object.__setattr__(self, name, tuple(_ints(getattr(self, name), name)))
+        object.__setattr__(self, "ids", tuple(sorted(set(_ints(self.ids, "ids")))))
+        object.__setattr__(self, "ids_label", str(self.ids_label or "") if self.ids else "")
         bad_states = [s for s in self.states if s != OPEN and s not in ALL_STATES]
         if bad_states:
             raise ValueError(
@@ -234,7 +275,9 @@ class IncidentFilter:
         values: dict[str, Any] = {}
         for key, value in data.items():
             name = _DICT_KEYS[key]
-            if name in ("unassigned", "my_groups"):
+            if name == "ids_label":
+                value = str(value or "")
+            elif name in ("unassigned", "my_groups"):
                 value = bool(value)
             elif name == "major" and value is not None:
                 value = bool(value)
@@ -260,6 +303,8 @@ _DICT_KEYS: dict[str, str] = {
     "text": "text",
     "major": "major",
     "my_groups": "my_groups",
+    "ids": "ids",
+    "ids_label": "ids_label",
 }
 assert set(_DICT_KEYS.values()) == {f.name for f in fields(IncidentFilter)}
 
@@ -429,6 +474,8 @@ def where_clauses(
         where.append(Incident.updated_at < filt.updated_to)
     if filt.major is not None:
         where.append(Incident.is_major == (true() if filt.major else false()))
+    if filt.ids:
+        where.append(InIdList(Incident.id, filt.ids))
     pattern = like_pattern(filt.text)
     if pattern is not None:
         where.append(
@@ -729,6 +776,7 @@ def _indexed(filt: IncidentFilter) -> bool:
         or filt.vendor_ids
         or filt.sla
         or filt.major
+        or filt.ids
     )
 
 

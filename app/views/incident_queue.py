@@ -667,6 +667,16 @@ class IncidentQueuePage(Page):
         self.major_check.toggled.connect(self._filters_changed)
         bar.addWidget(self.dates_button)
         bar.addWidget(self.major_check)
+        # A drill-down from a chart: exactly the incidents behind it, until removed.
+        self.drill_chip = QToolButton()
+        self.drill_chip.setObjectName("filter_drill")
+        self.drill_chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.drill_chip.setToolTip(
+            "Only the incidents behind a chart's bar or point; click to remove"
+        )
+        self.drill_chip.clicked.connect(self._clear_drill)
+        self.drill_chip.hide()
+        bar.addWidget(self.drill_chip)
         self.clear_button = QToolButton()
         self.clear_button.setText("Clear")
         self.clear_button.setObjectName("clearFilters")
@@ -902,6 +912,13 @@ class IncidentQueuePage(Page):
         self.sla_button.set_values(list(filt.sla))
         self.major_check.setChecked(bool(filt.major))
         self.dates_button.set_values(filt)
+        if filt.ids:
+            label = filt.ids_label or f"{format_count(len(filt.ids))} chosen incidents"
+            self.drill_chip.setText(f"{label}  ✕")
+            font = self.drill_chip.font()
+            font.setBold(True)
+            self.drill_chip.setFont(font)
+        self.drill_chip.setVisible(bool(filt.ids))
         if self.search.text() != filt.text:
             self.search.setText(filt.text)
 
@@ -926,7 +943,13 @@ class IncidentQueuePage(Page):
             text=self.search.text(),
             major=True if self.major_check.isChecked() else None,
             my_groups=self.filter.my_groups,
+            ids=self.filter.ids,
+            ids_label=self.filter.ids_label,
         )
+
+    def _clear_drill(self) -> None:
+        self.preset_list.setCurrentRow(-1)
+        self._apply(self.filter.replace(ids=(), ids_label=""), self.sort)
 
     def _filters_changed(self, *_args: Any) -> None:
         if self._applying:

@@ -24,7 +24,11 @@ from app.models import utcnow
 from app.views import ops
 
 #: Modules whose import registers a page, in no particular order.
-PAGE_MODULES: tuple[str, ...] = ("app.views.today", "app.views.incident_queue")
+PAGE_MODULES: tuple[str, ...] = (
+    "app.views.today",
+    "app.views.incident_queue",
+    "app.views.kpi_dashboard",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,65 @@
+"""One :class:`~app.services.kpi.KpiColumns` per open database, shared by every page.
+
+Loading the columns of a million incidents takes a couple of seconds; after that a
+refresh folds in what changed since (a fraction of a second). Pages ask for the columns
+from background jobs; the cache hands each caller a consistent snapshot, and a refresh
+builds a new snapshot instead of changing one somebody may be reading.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.services.kpi import KpiColumns
+
+#: Columns older than this (seconds) are refreshed before use.
+MAX_AGE = 60.0
+
+
+class KpiCache:
+    """The KPI columns of one database, loaded on first use and refreshed when stale."""
+
+    def __init__(self, max_age: float = MAX_AGE) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._columns: KpiColumns | None = None
+        self._loaded_at = 0.0
+
+    def peek(self) -> KpiColumns | None:
+        """The snapshot held now, fresh or not (None before the first load)."""
+        return self._columns
+
+    def is_fresh(self) -> bool:
+        return self._columns is not None and time.monotonic() - self._loaded_at <= self.max_age
+
+    def columns(self, session: Session, *, force: bool = False) -> KpiColumns:
+        """A snapshot no older than ``max_age`` (``force``: refreshed now)."""
+        with self._lock:
+            if self._columns is None:
+                self._columns = KpiColumns.load(session)
+            elif force or time.monotonic() - self._loaded_at > self.max_age:
+                fresh = copy.copy(self._columns)
+                fresh.incidents = dict(self._columns.incidents)
+                fresh.refresh(session)
+                self._columns = fresh
+            else:
+                return self._columns
+            self._loaded_at = time.monotonic()
+            return self._columns
+
+    def clear(self) -> None:
+        with self._lock:
+            self._columns = None
+
+
+def kpi_cache(db: Database) -> KpiCache:
+    """The cache of ``db`` (made on first use)."""
+    cache = db.__dict__.get("_kpi_cache")
+    if cache is None:
+        cache = db.__dict__.setdefault("_kpi_cache", KpiCache())
+    return cache
