@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -264,6 +265,21 @@ def _unpack_incidents(raw: np.ndarray) -> dict[str, np.ndarray]:
     return inc
 
 
+def _business_seconds(cal: BusinessCalendar, inc: dict[str, np.ndarray]) -> np.ndarray:
+    """Business seconds from open to resolve per incident (NaN when unknown, reversed or
+    outside the calendar's range), computed once so MTTR in business hours is a lookup."""
+    opened, resolved = inc["opened_at"], inc["resolved_at"]
+    out = np.full(opened.size, np.nan)
+    ok = (opened != NA) & (resolved != NA) & (resolved >= opened)
+    if not cal.is_24x7:
+        first = (cal.first_day - dt.date(1970, 1, 1)).days * DAY + DAY
+        last = (cal.last_day - dt.date(1970, 1, 1)).days * DAY
+        ok &= (opened >= first) & (resolved < last)
+    if ok.any():
+        out[ok] = cal.elapsed(opened[ok], resolved[ok])
+    return out
+
+
 @dataclass
 class KpiColumns:
     """The KPI columns of incidents, SLA clocks, surveys, outages and changes as numpy arrays."""
@@ -304,6 +320,7 @@ class KpiColumns:
             clocks = pool.submit(self._read_clocks, session.get_bind(), definitions)
             raw = _fetch(session, "incident", _incident_exprs(self._sqlite(session)))
             self.incidents = _unpack_incidents(raw)
+            self.incidents["business"] = _business_seconds(self.calendar, self.incidents)
             self._sort_incidents()
             self.clocks = clocks.result()
         self._load_small(session)
@@ -332,9 +349,25 @@ class KpiColumns:
                 target[d.id] = 1 if d.target == "response" else 2
         return target
 
-    def _read_clocks(self, bind: Engine | Connection, target: np.ndarray) -> dict[str, np.ndarray]:
+    def _read_clocks(
+        self,
+        bind: Engine | Connection,
+        target: np.ndarray,
+        incident_ids: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The stopped SLA clocks (of ``incident_ids`` only, when given)."""
+        where = "WHERE stage IN ('achieved', 'breached') AND stopped_at IS NOT NULL"
+        params: dict[str, object] | None = None
         with Session(bind) as session:
             is_sqlite = self._sqlite(session)
+            if incident_ids is not None:
+                ids = [int(i) for i in incident_ids]
+                if is_sqlite:
+                    where += " AND incident_id IN (SELECT value FROM json_each(:ids))"
+                    params = {"ids": json.dumps(ids)}
+                else:
+                    where += " AND incident_id = ANY(:ids)"
+                    params = {"ids": ids}
             raw = _fetch(
                 session,
                 "sla_clock",
@@ -344,7 +377,8 @@ class KpiColumns:
                     "definition_id * 2 + (CASE WHEN stage = 'breached' OR breached"
                     " THEN 1 ELSE 0 END)",
                 ),
-                where="WHERE stage IN ('achieved', 'breached') AND stopped_at IS NOT NULL",
+                where=where,
+                params=params,
             )
         definition = raw[:, 2] >> 1
         known = definition < target.size
@@ -462,13 +496,18 @@ class KpiColumns:
                 dtype=np.int64,
             ).reshape(-1, len(_INCIDENT_FIELDS))
         )
+        new["business"] = _business_seconds(self.calendar, new)
         inc = self.incidents
         keep = ~np.isin(inc["id"], new["id"])
         for k in inc:
             inc[k] = np.concatenate([inc[k][keep], new[k]])
         self._sort_incidents()
-        # Clocks follow every incident save, so they are reread whole (beside the small tables).
-        self.clocks = self._read_clocks(session.get_bind(), self._definitions(session))
+        # A clock stops only when its incident is saved, so the clocks of the incidents
+        # read again are all that can have changed.
+        fresh = self._read_clocks(session.get_bind(), self._definitions(session), new["id"])
+        ck = self.clocks
+        stay = ~np.isin(ck["incident_id"], new["id"])
+        self.clocks = {k: np.concatenate([ck[k][stay], fresh[k]]) for k in fresh}
         self._load_small(session)
         self.loaded_until = mark
         return int(new["id"].size)
@@ -605,6 +644,12 @@ def _period(
     if cal.is_24x7:
         mttr_business = mttr
         skipped["mttr_business"] = skipped["mttr"]
+    elif cal is cols.calendar and "business" in inc:
+        # Worked out once per incident when the columns were read.
+        business = inc["business"][fixed]
+        known = ~np.isnan(business)
+        skipped["mttr_business"] = int((~known).sum())
+        mttr_business = _duration(business[known])
     else:
         first = (cal.first_day - dt.date(1970, 1, 1)).days * DAY + DAY
         last = (cal.last_day - dt.date(1970, 1, 1)).days * DAY

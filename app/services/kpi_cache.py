@@ -52,6 +52,17 @@ class KpiCache:
             self._loaded_at = time.monotonic()
             return self._columns
 
+    def snapshot(self, session: Session) -> KpiColumns:
+        """The snapshot held now, fresh or not; loaded first when there is none.
+
+        For interactive work: a filter change never waits for a refresh (call
+        :meth:`columns` in the background when :meth:`is_fresh` says so).
+        """
+        with self._lock:
+            if self._columns is not None:
+                return self._columns
+        return self.columns(session)
+
     def clear(self) -> None:
         with self._lock:
             self._columns = None

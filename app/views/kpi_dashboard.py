@@ -212,7 +212,7 @@ class KpiDashboardPage(Page):
         self._generation = 0
         self._handle: ops.OpHandle | None = None
         self._columns = 0
-        self._pending: dict[str, Any] | None = None
+        self._refreshing = False
 
         self.header = PageHeader("KPIs")
         self.status = QLabel()
@@ -389,8 +389,6 @@ class KpiDashboardPage(Page):
             if key in params:
                 value = params[key]
                 values = value if isinstance(value, list | tuple) else [value]
-                if self.lookups is None:
-                    self._pending = {**(self._pending or {}), key: values}
                 button.set_values([int(v) for v in values])
         self._set_range_text()
         self._activated = True
@@ -446,8 +444,8 @@ class KpiDashboardPage(Page):
 
             progress.update(0, 3, "Names and targets")
             lookups = _lookups(session) if need_lookups else None
-            progress.update(1, 3, "Reading incidents" if cold else "Refreshing")
-            cols = cache.columns(session)
+            progress.update(1, 3, "Reading incidents" if cold else "Computing")
+            cols = cache.snapshot(session)
             progress.check()
             progress.update(2, 3, "Computing")
             return lookups, compute_dashboard(cols, filt, now=now)
@@ -469,6 +467,33 @@ class KpiDashboardPage(Page):
             self.lookups = lookups
             self._fill_choices(lookups)
         self.show_dashboard(dashboard)
+        self._refresh_columns_if_stale()
+
+    def _refresh_columns_if_stale(self) -> None:
+        """Fold in what changed since the columns were read, then recompute (background)."""
+        from app.services.kpi_cache import kpi_cache
+
+        cache = kpi_cache(self.context.db)
+        if cache.is_fresh() or self._refreshing:
+            return
+        self._refreshing = True
+        before = cache.peek()
+
+        def done(cols) -> None:
+            self._refreshing = False
+            if cols is not before:
+                self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            self._refreshing = False
+            self.status.setText(f"Could not refresh the KPIs: {exc}")
+
+        ops.QueryOp(
+            parent=self,
+            db=self.context.db,
+            op=lambda session, _progress: cache.columns(session),
+            success=done,
+        ).failure(failed).run_in_background()
 
     def _failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:

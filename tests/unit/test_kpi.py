@@ -311,6 +311,32 @@ def test_refresh_folds_in_changed_incidents(db):
     assert compute_kpis(cols, OCTOBER, now=NOW).current.mttr.count == 4
 
 
+def test_refresh_reads_the_clocks_of_changed_incidents_only(any_db):
+    with any_db.transaction() as s:
+        resolution = SlaDefinition(name="s", target="resolution", duration_seconds=7200)
+        quiet, busy = incident(opened_at=at(1)), incident(opened_at=at(2))
+        s.add_all([resolution, quiet, busy])
+        s.flush()
+        for inc in (quiet, busy):
+            s.add(SlaClock(incident_id=inc.id, definition_id=resolution.id, stage="achieved",
+                           started_at=at(1), stopped_at=at(3), breached=False))  # fmt: skip
+        busy_id = busy.id
+    with any_db.session() as s:
+        cols = KpiColumns.load(s, OFFICE)
+    assert compute_kpis(cols, OCTOBER, now=NOW).current.sla_attainment.percent == 100
+    with any_db.transaction() as s:
+        s.add(SlaClock(incident_id=busy_id, definition_id=1, stage="breached", started_at=at(2),
+                       stopped_at=at(4), breached=True))  # fmt: skip
+        changed = s.get(Incident, busy_id)
+        changed.resolved_at = at(4)
+        changed.updated_at = dt.datetime.now(UTC) + dt.timedelta(seconds=5)
+    with any_db.session() as s:
+        assert cols.refresh(s) >= 1
+        fresh = KpiColumns.load(s, OFFICE)
+    assert compute_kpis(cols, OCTOBER, now=NOW) == compute_kpis(fresh, OCTOBER, now=NOW)
+    assert compute_kpis(cols, OCTOBER, now=NOW).current.sla_attainment.denominator == 3
+
+
 def test_same_figures_on_sqlite_and_postgresql(any_db):
     with any_db.transaction() as s:
         web = Service(name="Web")
