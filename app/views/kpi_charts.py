@@ -44,6 +44,8 @@ ARRIVALS = "#90caf9"
 RESOLUTIONS = "#0d47a1"
 TREND = "#1565c0"
 TARGET = "#6d4c41"
+#: The target colour on a dark palette.
+TARGET_DARK = "#d7b9a8"
 #: How close (pixels) the pointer must be to a point to hover or click it.
 PICK_RADIUS = 10
 
@@ -99,6 +101,8 @@ class _Axis(pg.AxisItem):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.names: list[str] = []
+        # The first bucket's label may reach past the plot's left edge: draw it anyway.
+        self.setStyle(hideOverlappingLabels=False)
 
     def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph API
         if not self.names:
@@ -357,6 +361,10 @@ def _nearest(card: ChartCard, scene_pos: QPointF, points: Sequence[tuple[float, 
     return best
 
 
+def _target_colour(card: ChartCard) -> str:
+    return TARGET_DARK if card.dark() else TARGET
+
+
 def _log_hours(hours: float) -> float:
     """Where ``hours`` sits on the MTTR chart's log axis (a minute at least)."""
     return math.log10(max(hours, 1 / 60))
@@ -366,11 +374,11 @@ def _target_line(card: ChartCard, value: float | None, angle: int, label: str) -
     line = pg.InfiniteLine(
         pos=value if value is not None else 0,
         angle=angle,
-        pen=_pen(TARGET, 1.5, Qt.PenStyle.DashLine),
+        pen=_pen(_target_colour(card), 1.5, Qt.PenStyle.DashLine),
         label=label,
         labelOpts={
             "position": 0.95 if angle == 0 else 0.06,
-            "color": TARGET,
+            "color": _target_colour(card),
             "anchors": [(1, 1), (1, 1)],
         },
     )
@@ -880,7 +888,8 @@ class AvailabilityChart(ChartCard):
         self.plot.getPlotItem().setLabel("bottom", "% available")
         self.plot.getPlotItem().showGrid(x=True, y=False, alpha=0.15)
         self.bars = _BarRows(self)
-        self.marks = pg.ScatterPlotItem(symbol="|", size=18, pen=_pen(TARGET, 2), brush=None)
+        self.marks = pg.ScatterPlotItem(symbol="|", size=18, pen=_pen(_target_colour(self), 2),
+                                        brush=None)  # fmt: skip
         self.plot.addItem(self.marks)
         self.rows: list = []
         self.goals: list[float] = []
