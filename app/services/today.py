@@ -13,12 +13,20 @@ SLA rules used here (``now`` is the instant the figures are for):
   weekend). Business time only grows, so the second test never flags a clock too early.
 * **breached**: an open incident with a clock that is marked breached, or that is still
   running past its ``due_at``. Canceled clocks never count.
+
+Changes in the next 7 days carry their conflicts (:mod:`app.services.conflicts`), found in
+one run over every change of the card, not only the rows shown.
+
+The service-quality figures (:func:`quality_figures`) are not part of
+:func:`today_figures`: they come from the KPI column cache, whose first load takes a
+couple of seconds on a million incidents, so the page reads them in a job of their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, func, select, true
 from sqlalchemy.orm import Session, selectinload
@@ -40,10 +48,14 @@ from app.models import (
     utcnow,
 )
 from app.models.enums import OPEN_INCIDENT_STATES, ChangeState, Rag
-from app.services.formatting import PRIORITY_NAMES
+from app.services.formatting import PRIORITY_NAMES, format_count, format_duration
 from app.services.incident_query import at_risk_clock, breached_clock
 from app.services.oncall import who_is_on_call
 from app.services.progress import Progress
+
+if TYPE_CHECKING:  # numpy and the KPI service load with the first figures, not at start-up
+    from app.services.kpi import KpiColumns, PeriodKpis
+    from app.services.kpi_targets import KpiTarget
 
 OPEN_STATES = tuple(state.value for state in OPEN_INCIDENT_STATES)
 PRIORITIES = (1, 2, 3, 4, 5)
@@ -117,6 +129,8 @@ class UpcomingChange:
     risk: str
     planned_start: dt.datetime
     planned_end: dt.datetime | None
+    #: The conflicts of its planned window, one sentence each (empty: none).
+    conflicts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,8 @@ class TodayFigures:
     red_vendors: tuple[RedVendor, ...]
     contracts_count: int
     contracts: tuple[EndingContract, ...]
+    #: How many of the ``changes_count`` upcoming changes have conflicts (shown or not).
+    changes_conflicting: int = 0
 
     @property
     def open_total(self) -> int:
@@ -279,12 +295,39 @@ def upcoming_changes(
     session: Session, now: dt.datetime, limit: int = LIST_LIMIT
 ) -> tuple[int, tuple[UpcomingChange, ...]]:
     """Changes planned to start within the next week (not canceled or closed)."""
+    count, _conflicting, changes = upcoming_changes_with_conflicts(
+        session, now, limit, conflicts=False
+    )
+    return count, changes
+
+
+def upcoming_changes_with_conflicts(
+    session: Session, now: dt.datetime, limit: int = LIST_LIMIT, *, conflicts: bool = True
+) -> tuple[int, int, tuple[UpcomingChange, ...]]:
+    """``(count, conflicting, first changes)`` of the changes planned in the next week.
+
+    Every upcoming change's id is read (a week holds tens of changes, a few hundred in
+    a big organisation), so the conflict engine runs once over all of them and the
+    count of conflicting changes covers the ones beyond ``limit`` too.
+    """
     where = (
         ChangeRequest.planned_start >= now,
         ChangeRequest.planned_start < now + dt.timedelta(days=CHANGE_DAYS),
         ChangeRequest.state.not_in((ChangeState.CANCELED.value, ChangeState.CLOSED.value)),
     )
-    count = session.scalar(select(func.count()).select_from(ChangeRequest).where(*where)) or 0
+    ids = session.scalars(select(ChangeRequest.id).where(*where)).all()
+    if not ids:
+        return 0, 0, ()
+    found = {}
+    if conflicts:
+        from app.services.conflicts import find_conflicts
+
+        found = find_conflicts(session, ids)
+    sentences = {
+        change_id: tuple(dict.fromkeys(c.sentence for c in items))
+        for change_id, items in found.items()
+        if items
+    }
     rows = session.execute(
         select(
             ChangeRequest.id,
@@ -300,7 +343,8 @@ def upcoming_changes(
         .order_by(ChangeRequest.planned_start, ChangeRequest.id)
         .limit(limit)
     ).all()
-    return count, tuple(UpcomingChange(*row) for row in rows)
+    changes = tuple(UpcomingChange(*row, conflicts=sentences.get(row.id, ())) for row in rows)
+    return len(ids), len(sentences), changes
 
 
 def on_call_now(session: Session, now: dt.datetime) -> tuple[OnCallEntry, ...]:
@@ -426,7 +470,7 @@ def today_figures(
     step.update(2, 7, "Major incidents")
     majors = major_incidents(session)
     step.update(3, 7, "Changes")
-    changes_count, changes = upcoming_changes(session, now)
+    changes_count, changes_conflicting, changes = upcoming_changes_with_conflicts(session, now)
     step.update(4, 7, "On call")
     on_call = on_call_now(session, now)
     step.update(5, 7, "Vendors")
@@ -445,4 +489,236 @@ def today_figures(
         red_vendors=vendors,
         contracts_count=contracts_count,
         contracts=contracts,
+        changes_conflicting=changes_conflicting,
+    )
+
+
+# Service quality: the KPIs of the last 7 full UTC days against the 7 days before.
+
+#: The days of the service-quality card: the last full UTC days before ``now``.
+QUALITY_DAYS = 7
+#: What an empty figure shows (no incidents resolved, no SLAs finished, no surveys, ...).
+NO_VALUE = "—"
+#: The card's figures in order: key (as in :mod:`app.services.kpi_targets`), label, unit
+#: and whether higher is better when the targets do not say.
+QUALITY_KPIS: tuple[tuple[str, str, str, bool], ...] = (
+    ("mttr", "MTTR", "hours", False),
+    ("sla_attainment", "SLA attainment", "%", True),
+    ("backlog", "Backlog", "count", False),
+    ("csat", "CSAT", "%", True),
+    ("change_success", "Change success rate", "%", True),
+)
+
+
+@dataclass(frozen=True)
+class QualityFigure:
+    """One KPI over the last 7 days, against the 7 days before and against its target.
+
+    ``value``, ``previous`` and ``target`` are in the KPI's unit: hours for MTTR, percent
+    for rates, incidents for the backlog; None when the period has no data (or no target).
+    """
+
+    key: str
+    label: str
+    unit: str
+    value: float | None
+    previous: float | None
+    higher_is_better: bool
+    target: float | None
+    meets_target: bool | None
+    #: ``"5h 12m"``, ``"93.4 %"``, ``"1,284"`` or ``"—"``.
+    text: str
+    previous_text: str
+    #: Shown beside the value: MTTR's median (``"median 2h 5m"``); empty for the others.
+    aside: str
+    #: A second line: what the figure counts (``"412 of 430 SLAs met"``, ...).
+    detail: str
+    #: ``"target 95 %"``, or empty without a target.
+    target_text: str
+    #: ``value - previous`` (None unless both exist).
+    delta: float | None
+    #: ``"▲ 1.2 pt"``, ``"▼ 1h 5m"``, ``"= same"`` or empty.
+    delta_text: str
+    #: ``"better"``, ``"worse"``, ``"same"``, or empty when a period has no value.
+    trend: str
+
+
+@dataclass(frozen=True)
+class QualityFigures:
+    """The service-quality card: KPIs of ``first_day``..``last_day`` (UTC days, inclusive)."""
+
+    now: dt.datetime
+    first_day: dt.date
+    last_day: dt.date
+    previous_first_day: dt.date
+    previous_last_day: dt.date
+    figures: tuple[QualityFigure, ...]
+
+    def figure(self, key: str) -> QualityFigure:
+        return next(f for f in self.figures if f.key == key)
+
+    @property
+    def period_text(self) -> str:
+        return _days_text(self.first_day, self.last_day)
+
+    @property
+    def previous_text(self) -> str:
+        return _days_text(self.previous_first_day, self.previous_last_day)
+
+
+def _days_text(first: dt.date, last: dt.date) -> str:
+    """``16-22 Nov 2026``, ``28 Nov - 4 Dec 2026`` or ``29 Dec 2025 - 4 Jan 2026``."""
+    if first.year != last.year:
+        return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
+    if first.month != last.month:
+        return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return f"{first.day}–{last.day} {last:%b %Y}"
+
+
+def quality_period(now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The last ``QUALITY_DAYS`` full UTC days before ``now``, as (first, last) day."""
+    last = now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return last - dt.timedelta(days=QUALITY_DAYS - 1), last
+
+
+def _number(value: float) -> str:
+    """``95`` for 95.0, ``99.9`` for 99.9."""
+    return f"{value:g}"
+
+
+def _value_text(unit: str, value: float | None) -> str:
+    if value is None:
+        return NO_VALUE
+    if unit == "hours":
+        return format_duration(value * 3600)
+    if unit == "%":
+        return f"{value:.1f} %"
+    if unit == "count":
+        return format_count(round(value))
+    return _number(round(value, 1))
+
+
+def _delta(unit: str, value: float | None, previous: float | None, higher_is_better: bool):
+    """``(delta, text, trend)``; a change that rounds to nothing on screen is "same"."""
+    if value is None or previous is None:
+        return None, "", ""
+    delta = value - previous
+    if unit == "hours":
+        size = format_duration(abs(delta) * 3600)
+        same = abs(delta) * 60 < 1
+    elif unit == "%":
+        size = f"{abs(delta):.1f} pt"
+        same = round(abs(delta), 1) == 0
+    else:
+        size = format_count(round(abs(delta))) if unit == "count" else _number(abs(delta))
+        same = round(abs(delta), 1) == 0
+    if same:
+        return delta, "= same", "same"
+    better = (delta > 0) == higher_is_better
+    return delta, f"{'▲' if delta > 0 else '▼'} {size}", "better" if better else "worse"
+
+
+def _target_text(unit: str, target: float | None) -> str:
+    if target is None:
+        return ""
+    if unit == "hours":
+        return f"target {format_duration(target * 3600)}"
+    if unit == "%":
+        return f"target {_number(target)} %"
+    return f"target {_number(target)}"
+
+
+def _kpi_values(period: PeriodKpis) -> dict[str, tuple[float | None, str]]:
+    """Each card KPI of one period: (value in its unit, detail line)."""
+    mttr = period.mttr
+    hours = None if mttr.mean is None else mttr.mean / 3600
+    if mttr.count:
+        mttr_detail = f"mean of {format_count(mttr.count)} resolved"
+    else:
+        mttr_detail = "no incidents resolved"
+    sla = period.sla_attainment
+    backlog = period.daily.backlog
+    last_day = period.daily.days[-1] if period.daily.days else None
+    csat = period.csat
+    change = period.change_success
+    return {
+        "mttr": (hours, mttr_detail),
+        "sla_attainment": (
+            sla.percent,
+            f"{format_count(sla.numerator)} of {format_count(sla.denominator)} SLAs met"
+            if sla.denominator
+            else "no SLAs finished",
+        ),
+        "backlog": (
+            float(backlog[-1]) if backlog else None,
+            f"open at the end of {last_day.day} {last_day:%b}" if last_day else "no days yet",
+        ),
+        "csat": (
+            csat.percent,
+            f"{format_count(csat.numerator)} of {format_count(csat.denominator)} rated 4 or 5"
+            if csat.denominator
+            else "no survey responses",
+        ),
+        "change_success": (
+            change.percent,
+            f"{format_count(change.numerator)} of {format_count(change.denominator)} successful"
+            if change.denominator
+            else "no changes implemented",
+        ),
+    }
+
+
+def quality_figures(
+    cols: KpiColumns, now: dt.datetime, targets: dict[str, KpiTarget]
+) -> QualityFigures:
+    """MTTR, SLA attainment, backlog, CSAT and change success rate of the last 7 full UTC
+    days against the 7 days before (:func:`app.services.kpi.compute_kpis`), with their
+    targets (``targets`` as :func:`app.services.kpi_targets.load_targets` gives them; a
+    KPI without one, like the backlog, has no target and lower is better).
+    """
+    from app.services.kpi import KpiFilter, compute_kpis
+    from app.services.kpi_targets import meets
+
+    first, last = quality_period(now)
+    report = compute_kpis(cols, KpiFilter(start=first, end=last), now=now)
+    current, previous = _kpi_values(report.current), _kpi_values(report.previous)
+    median = report.current.mttr.median
+    figures = []
+    for key, label, unit, default_higher in QUALITY_KPIS:
+        target = targets.get(key)
+        higher = target.higher_is_better if target is not None else default_higher
+        value, detail = current[key]
+        before = previous[key][0]
+        delta, delta_text, trend = _delta(unit, value, before, higher)
+        goal = target.target if target is not None else None
+        figures.append(
+            QualityFigure(
+                key=key,
+                label=label,
+                unit=unit,
+                value=value,
+                previous=before,
+                higher_is_better=higher,
+                target=goal,
+                meets_target=meets(target, value) if target is not None else None,
+                text=_value_text(unit, value),
+                previous_text=_value_text(unit, before),
+                aside=f"median {format_duration(median)}"
+                if key == "mttr" and median is not None
+                else "",
+                detail=detail,
+                target_text=_target_text(unit, goal),
+                delta=delta,
+                delta_text=delta_text,
+                trend=trend,
+            )
+        )
+    length = dt.timedelta(days=QUALITY_DAYS)
+    return QualityFigures(
+        now=now,
+        first_day=first,
+        last_day=last,
+        previous_first_day=first - length,
+        previous_last_day=last - length,
+        figures=tuple(figures),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def _wait(page: Page, timeout_s: float) -> None:
         raise page.last_error
     if not page.is_loaded():
         raise TimeoutError(f"The {page.title} page did not load within {timeout_s:.0f} s.")
+    # A page may fill some parts after ``loaded`` (Today's KPI card): wait for those too.
+    settled = getattr(page, "is_settled", None)
+    if settled is not None:
+        deadline = time.monotonic() + timeout_s
+        app = QApplication.instance()
+        while not settled() and time.monotonic() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
 
 
 def take_screenshots(

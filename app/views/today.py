@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from typing import Any
 
@@ -19,15 +20,35 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.formatting import format_count, format_datetime, format_duration, format_time
-from app.services.today import OPEN_STATES, OnCallEntry, TodayFigures, today_figures
+from app.services.today import (
+    OPEN_STATES,
+    QUALITY_DAYS,
+    QUALITY_KPIS,
+    OnCallEntry,
+    QualityFigure,
+    QualityFigures,
+    TodayFigures,
+    quality_figures,
+    today_figures,
+)
 from app.views import ops
 from app.views.icons import icon
 from app.views.pages import Page, PageContext, PageHeader, register_page
-from app.views.theme import DANGER_TEXT, WARNING_TEXT
-from app.views.widgets import Card, ClickableRow, ElidedLabel, PriorityChip, RagChip, scaled_font
+from app.views.theme import DANGER_TEXT, GOOD_TEXT, WARNING_TEXT, is_dark
+from app.views.widgets import (
+    Card,
+    ClickableRow,
+    ElidedLabel,
+    PriorityChip,
+    RagChip,
+    WarningMark,
+    scaled_font,
+)
 
 #: The page that ``open_incidents`` leads to, once the window has it.
 QUEUE_PAGE = "incidents"
+#: The page a service-quality figure leads to, once the window has it.
+KPI_PAGE = "kpis"
 #: Below this page width the cards go in two columns instead of three.
 WIDE_PAGE = 1100
 
@@ -64,6 +85,102 @@ def _table(rows: list[list[QWidget]], stretch_column: int) -> QWidget:
     return widget
 
 
+def _conflicts_tooltip(sentences: tuple[str, ...]) -> str:
+    """The conflict sentences of a change as a rich-text tooltip (wraps long sentences)."""
+    head = "1 conflict" if len(sentences) == 1 else f"{len(sentences)} conflicts"
+    items = "".join(f"<br>• {html.escape(s, quote=False)}" for s in sentences)
+    return f"<b>{head}</b>{items}"
+
+
+def _good_colour(palette: QPalette) -> str:
+    """GOOD_TEXT, lightened on a dark palette where the deep green reads poorly."""
+    return "#66bb6a" if is_dark(palette) else GOOD_TEXT
+
+
+class QualityTile(ClickableRow):
+    """One service-quality figure: name, value (with an aside), detail, change and target."""
+
+    def __init__(self, key: str, label: str) -> None:
+        super().__init__()
+        self.key = key
+        self.setObjectName(f"quality_{key}")
+        self.layout_.setContentsMargins(8, 6, 8, 6)
+        column = QVBoxLayout()
+        column.setSpacing(1)
+        self.name = _quiet(ElidedLabel(label))
+        self.name.setFont(scaled_font(self.name, 0.95, bold=True))
+        self.value = QLabel("…")
+        self.value.setObjectName("value")
+        self.value.setFont(scaled_font(self.value, 1.7, bold=True))
+        self.aside = _quiet(QLabel(""))
+        self.aside.setObjectName("aside")
+        value_line = QHBoxLayout()
+        value_line.setSpacing(6)
+        value_line.addWidget(self.value)
+        value_line.addWidget(self.aside, 1, Qt.AlignmentFlag.AlignBottom)
+        self.detail = _quiet(ElidedLabel("Loading…"))
+        self.detail.setObjectName("detail")
+        self.change = QLabel("\u00a0")
+        self.change.setObjectName("change")
+        self.previous = _quiet(ElidedLabel(""))
+        change_line = QHBoxLayout()
+        change_line.setSpacing(6)
+        change_line.addWidget(self.change)
+        change_line.addWidget(self.previous, 1)
+        self.target = _quiet(QLabel("\u00a0"))
+        self.target.setObjectName("target")
+        self.verdict = QLabel("")
+        self.verdict.setObjectName("verdict")
+        target_line = QHBoxLayout()
+        target_line.setSpacing(4)
+        target_line.addWidget(self.target)
+        target_line.addWidget(self.verdict)
+        target_line.addStretch(1)
+        column.addWidget(self.name)
+        column.addLayout(value_line)
+        column.addWidget(self.detail)
+        column.addLayout(change_line)
+        column.addLayout(target_line)
+        self.layout_.addLayout(column, 1)
+
+    def show_state(self, text: str, value: str = "—") -> None:
+        """No figure (failed, not loaded): ``value`` (a dash) and why."""
+        self.value.setText(value)
+        self.value.setStyleSheet("")
+        self.aside.setText("")
+        self.detail.setText(text)
+        self.change.setText("\u00a0")
+        self.change.setStyleSheet("")
+        self.previous.setText("")
+        self.verdict.setText("")
+
+    def show_figure(self, figure: QualityFigure, previous_days: str) -> None:
+        self.value.setText(figure.text)
+        self.aside.setText(figure.aside)
+        self.detail.setText(figure.detail)
+        good = _good_colour(self.palette())
+        colour = {"better": good, "worse": DANGER_TEXT}.get(figure.trend)
+        self.change.setText(figure.delta_text or "\u00a0")
+        self.change.setStyleSheet(f"color: {colour};" if colour else "")
+        self.change.setForegroundRole(
+            QPalette.ColorRole.WindowText if colour else QPalette.ColorRole.PlaceholderText
+        )
+        self.change.setToolTip(
+            {"better": "Better than", "worse": "Worse than", "same": "The same as"}.get(
+                figure.trend, "No figure to compare with for"
+            )
+            + f" the 7 days before ({previous_days})"
+        )
+        self.previous.setText(f"vs {figure.previous_text}")
+        self.target.setText(figure.target_text or "no target")
+        if figure.meets_target is None:
+            self.verdict.setText("")
+        else:
+            met = figure.meets_target
+            self.verdict.setText("✓ met" if met else "✗ missed")
+            self.verdict.setStyleSheet(f"color: {good if met else DANGER_TEXT};")
+
+
 @register_page(key="today", title="Today", icon="today", order=10)
 class TodayPage(Page):
     """Cards: open incidents by priority, SLAs, majors, changes, on call, vendors, contracts.
@@ -74,12 +191,17 @@ class TodayPage(Page):
     """
 
     open_incidents = Signal(dict)
+    #: The service-quality card has its figures (or has given up on them).
+    quality_loaded = Signal()
 
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         self.figures: TodayFigures | None = None
+        self.quality: QualityFigures | None = None
+        self.quality_error: BaseException | None = None
         self._generation = 0
         self._handle: ops.OpHandle | None = None
+        self._quality_handle: ops.OpHandle | None = None
 
         self.header = PageHeader("Today")
         self.updated = _quiet(QLabel("Loading…"))
@@ -100,6 +222,16 @@ class TodayPage(Page):
         self.vendors_card = Card("Vendors in red")
         self.changes_card = Card("Changes in the next 7 days")
         self.contracts_card = Card("Contracts ending within 60 days")
+        self.conflicts_label = self.changes_card.add_to_header(QWidget())
+        self.conflicts_label.setObjectName("conflictCount")
+        conflicts_layout = QHBoxLayout(self.conflicts_label)
+        conflicts_layout.setContentsMargins(0, 0, 8, 0)
+        conflicts_layout.setSpacing(4)
+        conflicts_layout.addWidget(WarningMark())
+        self.conflicts_text = _label("", colour=WARNING_TEXT)
+        conflicts_layout.addWidget(self.conflicts_text)
+        self.conflicts_label.hide()
+        self._build_quality_card()
         self.cards = [
             self.open_card,
             self.sla_card,
@@ -111,6 +243,8 @@ class TodayPage(Page):
         ]
         for card in self.cards:
             card.note("Loading…")
+        #: Every card, as placed; ``cards`` are the ones ``today_figures`` fills.
+        self.all_cards = [*self.cards, self.quality_card]
 
         grid_host = QWidget()
         self.grid = QGridLayout(grid_host)
@@ -135,33 +269,36 @@ class TodayPage(Page):
             return
         self.columns = columns
         grid = self.grid
-        for card in self.cards:
+        for card in self.all_cards:
             grid.removeWidget(card)
+        # Service quality comes after what needs attention now (open, SLAs, majors).
         if columns == 3:
             places = [
                 (self.open_card, 0, 0, 1),
                 (self.sla_card, 0, 1, 1),
                 (self.majors_card, 0, 2, 1),
-                (self.changes_card, 1, 0, 2),
-                (self.vendors_card, 1, 2, 1),
-                (self.oncall_card, 2, 0, 2),
-                (self.contracts_card, 2, 2, 1),
+                (self.quality_card, 1, 0, 3),
+                (self.changes_card, 2, 0, 2),
+                (self.vendors_card, 2, 2, 1),
+                (self.oncall_card, 3, 0, 2),
+                (self.contracts_card, 3, 2, 1),
             ]
         else:
             places = [
                 (self.open_card, 0, 0, 1),
                 (self.sla_card, 0, 1, 1),
                 (self.majors_card, 1, 0, 2),
-                (self.changes_card, 2, 0, 2),
-                (self.oncall_card, 3, 0, 2),
-                (self.vendors_card, 4, 0, 1),
-                (self.contracts_card, 4, 1, 1),
+                (self.quality_card, 2, 0, 2),
+                (self.changes_card, 3, 0, 2),
+                (self.oncall_card, 4, 0, 2),
+                (self.vendors_card, 5, 0, 1),
+                (self.contracts_card, 5, 1, 1),
             ]
         for card, row, column, span in places:
             grid.addWidget(card, row, column, 1, span)
         for column in range(3):
             grid.setColumnStretch(column, 1 if column < columns else 0)
-        for row in range(6):
+        for row in range(8):
             grid.setRowStretch(row, 0)
         grid.setRowStretch(max(row for _, row, _, _ in places) + 1, 1)
 
@@ -173,6 +310,8 @@ class TodayPage(Page):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             self.refresh_button.setIcon(icon("refresh", self.palette()))
+            if self.quality is not None:  # the good colour depends on light or dark
+                self.show_quality(self.quality, announce=False)
 
     # Loading
 
@@ -199,12 +338,74 @@ class TodayPage(Page):
     def _figures_arrived(self, generation: int, figures: TodayFigures) -> None:
         if generation == self._generation:
             self.show_figures(figures)
+            # Only now: the KPI columns take seconds to load the first time, and the
+            # other cards must not wait for them (nor share the database with them).
+            self._load_quality(generation, figures.now)
 
     def _figures_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
             return
         self.updated.setText("Could not load the figures")
+        self._quality_state("Not loaded")
+        self.quality_loaded.emit()
         self.fail_load(exc)
+
+    def is_settled(self) -> bool:
+        """Whether the service-quality card has finished too (loaded, failed or cancelled)."""
+        if not self.is_loaded():
+            return False
+        running = self._quality_handle is not None and self._quality_handle.running
+        return not running and (self.quality is not None or self.quality_error is not None
+                                or self._quality_handle is not None)  # fmt: skip
+
+    def _load_quality(self, generation: int, now: dt.datetime) -> None:
+        """Read the service-quality figures in a job of their own (KPI column cache)."""
+        if self._quality_handle is not None and self._quality_handle.running:
+            self._quality_handle.cancel()
+        db = self.context.db
+        if self.quality is not None:
+            self.quality_period.setText(f"{self.quality.period_text} · updating…")
+
+        def work(session, progress):
+            from app.services.kpi_cache import kpi_cache
+            from app.services.kpi_targets import load_targets
+
+            cols = kpi_cache(db).columns(session)
+            progress.check()
+            return quality_figures(cols, now, load_targets(session))
+
+        self._quality_handle = (
+            ops.QueryOp(
+                parent=self,
+                db=db,
+                op=work,
+                success=lambda quality: self._quality_arrived(generation, quality),
+            )
+            .failure(lambda exc: self._quality_failed(generation, exc))
+            .cancelled(lambda: self._quality_cancelled(generation))
+            .with_progress("Loading service quality")
+            .run_in_background()
+        )
+
+    def _quality_arrived(self, generation: int, quality: QualityFigures) -> None:
+        if generation == self._generation:
+            self.show_quality(quality)
+
+    def _quality_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._generation:
+            return
+        # The other cards are fine: the failure stays on this card, with the reason.
+        self.quality_error = exc
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        self._quality_state("Could not load the KPI figures")
+        self.quality_period.setText("could not load")
+        self.quality_period.setToolTip(first_line)
+        self.quality_loaded.emit()
+
+    def _quality_cancelled(self, generation: int) -> None:
+        if generation == self._generation:
+            self._quality_state("Not loaded — Refresh (F5) to load")
+            self.quality_loaded.emit()
 
     def show_figures(self, figures: TodayFigures) -> None:
         """Fill every card from ``figures``."""
@@ -220,6 +421,61 @@ class TodayPage(Page):
         self._fill_contracts(figures)
         self.updated.setText(f"Figures at {format_time(figures.now)}")
         self.mark_loaded()
+
+    def show_quality(self, quality: QualityFigures, *, announce: bool = True) -> None:
+        """Fill the service-quality card from ``quality`` (``announce``: emit quality_loaded)."""
+        self.quality = quality
+        self.quality_error = None
+        self.quality_period.setText(quality.period_text)
+        self.quality_period.setToolTip(
+            f"The last {QUALITY_DAYS} full days (UTC), compared with the {QUALITY_DAYS} days"
+            f" before ({quality.previous_text})"
+        )
+        linked = KPI_PAGE in self.context.page_keys
+        for figure in quality.figures:
+            tile = self.quality_tiles[figure.key]
+            tile.show_figure(figure, quality.previous_text)
+            tip = f"{figure.label}, {quality.period_text}: {figure.text}"
+            tip += f"\n{quality.previous_text}: {figure.previous_text}"
+            if figure.target_text:
+                better = "higher" if figure.higher_is_better else "lower"
+                tip += f"\n{figure.target_text.capitalize()} ({better} is better)"
+            if linked:
+                tip += "\nClick for the KPI dashboard"
+            tile.set_link(linked)
+            tile.setToolTip(tip)
+        if announce:
+            self.quality_loaded.emit()
+
+    # Service quality
+
+    def _build_quality_card(self) -> None:
+        self.quality_card = Card("Service quality · last 7 days")
+        self.quality_card.setObjectName("qualityCard")
+        # The period sits where other cards have their headline figure.
+        self.quality_period = _quiet(self.quality_card.figure)
+        self.quality_period.setFont(self.font())
+        self.quality_period.setObjectName("qualityPeriod")
+        row = QWidget()
+        tiles = QGridLayout(row)
+        tiles.setContentsMargins(0, 0, 0, 0)
+        tiles.setHorizontalSpacing(6)
+        self.quality_tiles: dict[str, QualityTile] = {}
+        for column, (key, label, _unit, _higher) in enumerate(QUALITY_KPIS):
+            tile = QualityTile(key, label)
+            tile.clicked.connect(self._open_kpis)
+            tiles.addWidget(tile, 0, column)
+            tiles.setColumnStretch(column, 1)
+            self.quality_tiles[key] = tile
+        self.quality_card.add(row)
+
+    def _quality_state(self, text: str) -> None:
+        for tile in self.quality_tiles.values():
+            tile.show_state(text)
+
+    def _open_kpis(self) -> None:
+        if KPI_PAGE in self.context.page_keys:
+            self.navigate.emit(KPI_PAGE, {"days": QUALITY_DAYS})
 
     # Cards
 
@@ -393,13 +649,29 @@ class TodayPage(Page):
     def _fill_changes(self, figures: TodayFigures) -> None:
         card = self.changes_card
         card.figure.setText(format_count(figures.changes_count) if figures.changes_count else "")
+        conflicting = figures.changes_conflicting
+        self.conflicts_label.setVisible(conflicting > 0)
+        self.conflicts_text.setText(
+            f"{format_count(conflicting)} with conflicts" if conflicting else ""
+        )
+        self.conflicts_label.setToolTip(
+            f"{format_count(conflicting)} of the {format_count(figures.changes_count)} changes"
+            " planned in the next 7 days have conflicts (hover the warning on a change)"
+        )
         if not figures.changes:
             card.note("No changes planned in the next 7 days.")
             return
         rows = []
         for change in figures.changes:
+            mark: QWidget
+            if change.conflicts:
+                mark = WarningMark(_conflicts_tooltip(change.conflicts))
+                mark.setObjectName("conflictMark")
+            else:
+                mark = QWidget()
             rows.append(
                 [
+                    mark,
                     QLabel(format_datetime(change.planned_start)),
                     _label(change.number, bold=True),
                     ElidedLabel(change.short_description),
@@ -407,9 +679,14 @@ class TodayPage(Page):
                     _label(change.state, right=True),
                 ]
             )
-        card.add(_table(rows, stretch_column=2))
-        if figures.changes_count > len(figures.changes):
-            card.note(f"and {format_count(figures.changes_count - len(figures.changes))} more")
+        card.add(_table(rows, stretch_column=3))
+        hidden = figures.changes_count - len(figures.changes)
+        if hidden > 0:
+            hidden_conflicts = conflicting - sum(1 for c in figures.changes if c.conflicts)
+            more = f"and {format_count(hidden)} more"
+            if hidden_conflicts > 0:
+                more += f" ({format_count(hidden_conflicts)} with conflicts)"
+            card.note(more)
 
     def _fill_contracts(self, figures: TodayFigures) -> None:
         card = self.contracts_card

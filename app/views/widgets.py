@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.services.formatting import PRIORITY_NAMES
-from app.views.theme import RAG_COLOURS, priority_colours
+from app.views.theme import RAG_COLOURS, WARNING_TEXT, priority_colours
 
 
 def scaled_font(widget: QWidget, factor: float, bold: bool = False) -> QFont:
@@ -131,6 +140,7 @@ class Card(QFrame):
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.figure)
+        self.head = head
         self.body = QWidget()
         self.body_layout = QVBoxLayout(self.body)
         self.body_layout.setContentsMargins(0, 0, 0, 0)
@@ -145,6 +155,11 @@ class Card(QFrame):
     def clear(self) -> None:
         _delete_layout(self.body_layout)
 
+    def add_to_header(self, widget: QWidget) -> QWidget:
+        """Put a small widget in the title line, just before the headline figure."""
+        self.head.insertWidget(self.head.indexOf(self.figure), widget)
+        return widget
+
     def add(self, widget: QWidget) -> QWidget:
         self.body_layout.addWidget(widget)
         return widget
@@ -157,6 +172,34 @@ class Card(QFrame):
         label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.body_layout.addWidget(label)
         return label
+
+
+class WarningMark(QWidget):
+    """A small amber warning triangle with "!"; its tooltip says what is wrong."""
+
+    def __init__(self, tooltip: str = "", parent=None) -> None:
+        super().__init__(parent)
+        side = self.fontMetrics().height()
+        self.setFixedSize(side, side)
+        self.setToolTip(tooltip)
+        self.setAccessibleName("Warning")
+        self.setAccessibleDescription(tooltip)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt name
+        w, h = self.width(), self.height()
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QColor(WARNING_TEXT))
+        painter.setBrush(QColor(RAG_COLOURS["amber"][0]))
+        painter.drawPolygon(
+            QPolygonF([QPointF(w / 2, 1.5), QPointF(w - 1.0, h - 1.5), QPointF(1.0, h - 1.5)])
+        )
+        painter.setPen(QColor("#000000"))
+        font = QFont(self.font())
+        font.setBold(True)
+        font.setPixelSize(max(int(h * 0.55), 6))
+        painter.setFont(font)
+        painter.drawText(QRectF(0, h * 0.3, w, h * 0.65), int(Qt.AlignmentFlag.AlignCenter), "!")
 
 
 def _delete_layout(layout) -> None:
