@@ -46,6 +46,10 @@ TREND = "#1565c0"
 TARGET = "#6d4c41"
 #: The target colour on a dark palette.
 TARGET_DARK = "#d7b9a8"
+#: Bars shown by the per-group and per-service charts (the worst first).
+TOP_ROWS = 12
+#: The plots' height, so the grid's rows line up.
+CHART_HEIGHT = 280
 #: How close (pixels) the pointer must be to a point to hover or click it.
 PICK_RADIUS = 10
 
@@ -206,7 +210,8 @@ class ChartCard(QFrame):
         if self.left_axis is not None:
             axes["left"] = self.left_axis(orientation="left")
         self.plot = pg.PlotWidget(axisItems=axes)
-        self.plot.setMinimumHeight(220)
+        self.plot.setMinimumHeight(CHART_HEIGHT)
+        self.plot.setMaximumHeight(CHART_HEIGHT + 60)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setMouseEnabled(False, False)
@@ -471,7 +476,8 @@ class MttrChart(ChartCard):
         self.set_empty(empty)
         self.plot.setXRange(-0.7, max(n - 0.3, 0.7), padding=0)
         if math.isfinite(low):
-            self.plot.setYRange(low - 0.15, top + 0.15, padding=0)
+            # Headroom above the lines for the legend.
+            self.plot.setYRange(low - 0.15, top + 0.25 + 0.15 * (top - low + 0.5), padding=0)
         skipped = dash.report.current.skipped.get("mttr", 0)
         self.set_note(
             f"{format_count(skipped)} incidents resolved before they were opened are left out."
@@ -573,9 +579,16 @@ class SlaGroupChart(ChartCard):
             ),
             _good(cur.sla_attainment.percent, target),
         )
-        rows = [g for g in dash.sla_by_group if g.rate.percent is not None]
+        every = [g for g in dash.sla_by_group if g.rate.percent is not None]
+        rows = every[:TOP_ROWS]
         self.rows = rows
         self.set_empty(not rows)
+        met = sum(1 for g in every if _good(g.rate.percent, target) is not False)
+        self.set_note(
+            f"The {len(rows)} lowest of {len(every)} groups; {met} of {len(every)} meet the target."
+            if len(every) > len(rows)
+            else ""
+        )
         values = [g.rate.percent for g in rows]
         low = min([*values, goal if goal is not None else 100.0], default=0.0)
         start = max(0.0, math.floor((low - 5) / 5) * 5)
@@ -589,7 +602,6 @@ class SlaGroupChart(ChartCard):
         self.target.label.setFormat(f"target {goal:g} %" if goal is not None else "")
         self.plot.setXRange(start, 100.5, padding=0)
         self.plot.setYRange(-0.6, max(len(rows) - 0.4, 0.6), padding=0)
-        self.plot.setMinimumHeight(max(220, 22 * len(rows) + 60))
 
     def hit(self, scene_pos: QPointF) -> Hit | None:
         i = self.bars.row_at(scene_pos)
@@ -665,7 +677,7 @@ class BacklogChart(ChartCard):
             curve.setData(xs, top)
         if n:
             self.plot.setXRange(xs[0] - 43_200, xs[-1] + 43_200, padding=0)
-            self.plot.setYRange(0, max(float(stack[-1].max()) * 1.08, 1.0), padding=0)
+            self.plot.setYRange(0, max(float(stack[-1].max()) * 1.22, 1.0), padding=0)
         skipped = cur.skipped.get("backlog", 0)
         self.set_note(
             f"{format_count(skipped)} incidents with a missing or impossible open time are left out."
@@ -721,6 +733,7 @@ class FlowChart(ChartCard):
         self.plot.addItem(self.resolved)
         self.legend.addItem(self.arrivals, "Opened")
         self.legend.addItem(self.resolved, "Resolved")
+        self.legend.setColumnCount(2)
         self.dash: Dashboard | None = None
 
     def show_dashboard(self, dash: Dashboard, names: Names, targets: dict) -> None:
@@ -740,7 +753,7 @@ class FlowChart(ChartCard):
         self.set_empty(opened + resolved == 0)
         top = max([*dash.arrivals, *dash.resolutions, 1])
         self.plot.setXRange(-0.6, max(n - 0.4, 0.6), padding=0)
-        self.plot.setYRange(0, top * 1.1, padding=0)
+        self.plot.setYRange(0, top * 1.22, padding=0)
 
     def hit(self, scene_pos: QPointF) -> Hit | None:
         if self.dash is None:
@@ -898,18 +911,27 @@ class AvailabilityChart(ChartCard):
     def show_dashboard(self, dash: Dashboard, names: Names, targets: dict) -> None:
         self.names = names
         service_targets: dict[int, float] = targets.get("service_availability", {})
-        rows = [a for a in dash.report.current.availability if a.availability_percent is not None]
-        rows.sort(key=lambda a: (a.availability_percent, -a.outage_seconds))
+        every = [a for a in dash.report.current.availability if a.availability_percent is not None]
+        every.sort(key=lambda a: (a.availability_percent, -a.outage_seconds))
+        missed = sum(
+            1 for a in every if a.availability_percent < service_targets.get(a.service_id, 99.9)
+        )
+        down = sum(a.outages for a in every)
+        rows = every[:TOP_ROWS]
         self.rows = rows
         goals = [service_targets.get(a.service_id, 99.9) for a in rows]
         self.goals = goals
         self.set_empty(not rows, "No services in this filter")
-        missed = sum(1 for a, g in zip(rows, goals, strict=True) if a.availability_percent < g)
-        down = sum(a.outages for a in rows)
         self.set_headline(
-            f"{missed} below target" if rows else "—",
-            f"{format_count(down)} outages across {format_count(len(rows))} services",
-            None if not rows else missed == 0,
+            f"{missed} below target" if every else "—",
+            f"{format_count(down)} outages across {format_count(len(every))} services",
+            None if not every else missed == 0,
+        )
+        self.set_note(
+            f"The {len(rows)} least available of {len(every)} services;"
+            f" {len(every) - missed} meet their target."
+            if len(every) > len(rows)
+            else ""
         )
         values = [a.availability_percent for a in rows]
         low = min([*values, *goals], default=99.0)
@@ -922,7 +944,6 @@ class AvailabilityChart(ChartCard):
         axis.update()
         self.plot.setXRange(start, 100.0 + (100.0 - start) * 0.02, padding=0)
         self.plot.setYRange(-0.6, max(len(rows) - 0.4, 0.6), padding=0)
-        self.plot.setMinimumHeight(max(220, 22 * len(rows) + 60))
 
     def hit(self, scene_pos: QPointF) -> Hit | None:
         i = self.bars.row_at(scene_pos)

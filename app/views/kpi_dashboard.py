@@ -50,8 +50,13 @@ PERIODS: dict[str, str] = {
     "custom": "Custom…",
 }
 DEFAULT_PERIOD = "12m"
-#: Below this width the charts go in one column instead of two.
+#: Page widths from which the charts go in two and in three columns.
 WIDE_PAGE = 1100
+WIDER_PAGE = 1700
+
+
+def chart_columns(width: int) -> int:
+    return 3 if width >= WIDER_PAGE else 2 if width >= WIDE_PAGE else 1
 
 
 def _month_start(day: dt.date, back: int = 0) -> dt.date:
@@ -406,7 +411,7 @@ class KpiDashboardPage(Page):
             chart.drilled.connect(self.drill)
             chart.export_button.clicked.connect(lambda _=False, c=chart: self.export_png(c))
             self.charts.append(chart)
-        self._arrange(2 if self.width() >= WIDE_PAGE else 1)
+        self._arrange(chart_columns(self.width()))
 
     def _arrange(self, columns: int) -> None:
         if columns == self._columns or not self.charts:
@@ -416,12 +421,12 @@ class KpiDashboardPage(Page):
             self.chart_grid.removeWidget(chart)
         for i, chart in enumerate(self.charts):
             self.chart_grid.addWidget(chart, i // columns, i % columns)
-        for c in range(2):
+        for c in range(3):
             self.chart_grid.setColumnStretch(c, 1 if c < columns else 0)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt name
         super().resizeEvent(event)
-        self._arrange(2 if event.size().width() >= WIDE_PAGE else 1)
+        self._arrange(chart_columns(event.size().width()))
 
     def refresh(self) -> None:
         """Recompute every KPI and chart for the bar's filter (in the background)."""
