@@ -27,6 +27,7 @@ from app.views import ops
 PAGE_MODULES: tuple[str, ...] = (
     "app.views.today",
     "app.views.incident_queue",
+    "app.views.changes_page",
     "app.views.kpi_dashboard",
 )
 
