@@ -126,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="only changes in these states, e.g. --state Scheduled Implement (default: all)",
     )
 
+    roster = sub.add_parser("roster", help="on-call rosters")
+    roster_sub = roster.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
+    roster_export = roster_sub.add_parser(
+        "export", help="a schedule's shifts to .ics calendars (per person and team) and a workbook"
+    )
+    _add_db(roster_export)
+    roster_export.add_argument("--schedule", required=True, metavar="NAME")
+    roster_export.add_argument(
+        "--from", dest="start", required=True, metavar="DATE", help="first day (YYYY-MM-DD)"
+    )
+    roster_export.add_argument("--weeks", required=True, metavar="N")
+    roster_export.add_argument("--ics", required=True, metavar="DIR")
+    roster_export.add_argument("--xlsx", metavar="FILE.xlsx")
+
     shot = sub.add_parser("screenshot", help="save a PNG of every page, offscreen")
     _add_db(shot)
     shot.add_argument("--out", required=True, metavar="DIR")
@@ -217,6 +231,43 @@ def cmd_export_calendar(args: argparse.Namespace) -> int:
         database.dispose()
     print(summary.line())
     return 0
+
+
+def cmd_roster_export(args: argparse.Namespace) -> int:
+    from app.db import open_database
+    from app.services.roster_export import export_roster
+
+    try:
+        first_day = _date(args.start, "--from")
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        weeks = int(args.weeks)
+    except ValueError:
+        return _fail(f"--weeks: not a whole number: {args.weeks!r}")
+    if weeks <= 0:
+        return _fail("--weeks must be 1 or more")
+    if args.xlsx is not None and not args.xlsx.lower().endswith(".xlsx"):
+        return _fail(f"--xlsx must name an .xlsx file, not {args.xlsx!r}")
+    database = open_database(args.db, create=False)
+    try:
+        with database.session() as session:
+            try:
+                summary = export_roster(
+                    session, args.schedule, first_day, weeks, args.ics, args.xlsx
+                )
+            except ValueError as exc:
+                return _fail(str(exc))
+            except OSError as exc:
+                return _fail(f"cannot write {exc.filename or args.ics}: {exc.strerror or exc}")
+    finally:
+        database.dispose()
+    print(summary.line())
+    return 0
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    return {"export": cmd_roster_export}[args.roster_command](args)
 
 
 EXPORTS = {"incidents": cmd_export_incidents, "calendar": cmd_export_calendar}
@@ -400,6 +451,7 @@ COMMANDS = {
     "screenshot": cmd_screenshot,
     "kpi": cmd_kpi,
     "report": cmd_report,
+    "roster": cmd_roster,
 }
 
 

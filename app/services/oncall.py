@@ -19,6 +19,7 @@ The rules (PagerDuty's, with the fix for its restriction pitfall):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -151,3 +152,479 @@ def who_is_on_call(
             if any(layer.required and _active_layer(layer, at) for layer in candidates):
                 result.append(OnCall(role, None))
     return result
+
+
+# The index: every layer's rotation and restrictions precomputed once per schedule.
+
+#: Minutes in a week; restriction masks hold one entry per minute of the week.
+WEEK_MINUTES = 7 * 24 * 60
+#: Step used to find the zone's UTC offset changes (bisected to the second).
+_OFFSET_STEP = dt.timedelta(hours=3)
+_UTC = dt.UTC
+
+
+@dataclass(frozen=True)
+class OnCallSpan:
+    """One role of a schedule covered by one person over ``[start, end)``.
+
+    A span never crosses a turn of its layer (each turn is one shift), nor the start or end
+    of an override; ``turn`` is the layer's turn number (None for an override).
+    """
+
+    role: str
+    person_id: int
+    start: dt.datetime
+    end: dt.datetime
+    layer_id: int | None = None
+    layer_name: str | None = None
+    override_id: int | None = None
+    turn: int | None = None
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class Gap:
+    """An interval with nobody on call for a role that has required layers, and why."""
+
+    role: str
+    start: dt.datetime
+    end: dt.datetime
+    reason: str
+
+
+def restriction_mask(restrictions: Sequence[dict[str, Any]]) -> bytearray | None:
+    """One byte per minute of the week (0 = Monday 00:00): 1 where any span allows the
+    layer, exactly as :func:`in_restriction` reads each span. None: not restricted."""
+    if not restrictions:
+        return None
+    mask = bytearray(WEEK_MINUTES)
+    for restriction in restrictions:
+        listed = restriction.get("days") or range(7)
+        days = [d for d in range(7) if d in listed]
+        start = _minutes(restriction.get("start", "00:00"))
+        end = _minutes(restriction.get("end", "24:00"))
+        for day in days:
+            base = day * 1440
+            if start < end:
+                mask[base + start : base + end] = b"\x01" * (end - start)
+            else:
+                if start < 1440:
+                    mask[base + start : base + 1440] = b"\x01" * (1440 - start)
+                following = ((day + 1) % 7) * 1440
+                mask[following : following + end] = b"\x01" * end
+    return mask
+
+
+def mask_edges(mask: bytearray) -> list[int]:
+    """The minutes of the week where the mask changes value (cyclically)."""
+    return [m for m in range(WEEK_MINUTES) if mask[m] != mask[m - 1]]
+
+
+def offset_changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The instants in (start, end) where ``zone``'s UTC offset changes, to the second."""
+    found = []
+    at = start
+    offset = at.astimezone(zone).utcoffset()
+    while at < end:
+        nxt = min(at + _OFFSET_STEP, end)
+        new = nxt.astimezone(zone).utcoffset()
+        if new != offset:
+            lo, hi = at, nxt  # offset(lo) == offset, offset(hi) == new
+            while hi - lo > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(microsecond=0)
+                if mid <= lo:
+                    break
+                if mid.astimezone(zone).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            if start < hi < end:
+                found.append(hi)
+            offset = new
+        at = nxt
+    return found
+
+
+class _Layer:
+    """A layer's fixed facts, ready for fast lookups."""
+
+    __slots__ = (
+        "ends_at",
+        "id",
+        "mask",
+        "edges",
+        "members",
+        "name",
+        "required",
+        "restrictions",
+        "role",
+        "start",
+        "start_local",
+        "turn_seconds",
+    )
+
+    def __init__(self, layer: ScheduleLayer, zone: ZoneInfo) -> None:
+        self.id = layer.id
+        self.name = layer.name
+        self.role = layer.role
+        self.required = bool(layer.required)
+        self.start = layer.rotation_start
+        self.ends_at = layer.ends_at
+        self.start_local = layer.rotation_start.astimezone(zone).replace(tzinfo=None)
+        self.turn_seconds = layer.turn_seconds
+        self.members = tuple(m.person_id for m in sorted(layer.members, key=lambda m: m.position))
+        self.restrictions = list(layer.restrictions or [])
+        self.mask = restriction_mask(self.restrictions)
+        self.edges = mask_edges(self.mask) if self.mask is not None else []
+
+    def active(self, at: dt.datetime) -> bool:
+        return at >= self.start and (self.ends_at is None or at < self.ends_at)
+
+    def why_nobody(self, at: dt.datetime) -> str:
+        if at < self.start:
+            return f"{self.name} starts {self.start:%Y-%m-%d %H:%M} UTC"
+        if self.ends_at is not None and at >= self.ends_at:
+            return f"{self.name} ended {self.ends_at:%Y-%m-%d %H:%M} UTC"
+        if not self.members:
+            return f"{self.name} has no members"
+        return f"{self.name} is outside its hours ({describe_restrictions(self.restrictions)})"
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def describe_restrictions(restrictions: Sequence[dict[str, Any]]) -> str:
+    """``Mon-Fri 09:00-17:00; Sat 10:00-14:00`` for a layer's restriction spans."""
+    parts = []
+    for r in restrictions:
+        listed = r.get("days") or range(7)
+        days = [d for d in range(7) if d in listed]
+        parts.append(f"{_describe_days(days)} {r.get('start', '00:00')}-{r.get('end', '24:00')}")
+    return "; ".join(parts) or "any time"
+
+
+def _describe_days(days: Sequence[int]) -> str:
+    if len(days) == 7:
+        return "every day"
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return ", ".join(
+        _DAY_NAMES[r[0]] if len(r) == 1 else f"{_DAY_NAMES[r[0]]}-{_DAY_NAMES[r[-1]]}" for r in runs
+    )
+
+
+class _Overrides:
+    """The winning override of one role over time: elementary segments and a bisect."""
+
+    __slots__ = ("bounds", "winners")
+
+    def __init__(self, overrides: Sequence[ScheduleOverride]) -> None:
+        import heapq
+
+        points = sorted({o.starts_at for o in overrides} | {o.ends_at for o in overrides})
+        by_start = sorted(overrides, key=lambda o: o.starts_at)
+        heap: list[tuple[tuple[float, int], int, ScheduleOverride]] = []
+        self.bounds: list[dt.datetime] = points
+        self.winners: list[ScheduleOverride | None] = []
+        k = 0
+        for point in points:
+            while k < len(by_start) and by_start[k].starts_at <= point:
+                o = by_start[k]
+                # The latest start (then the highest id) on top of a min-heap.
+                heapq.heappush(heap, (_neg_key(o), k, o))
+                k += 1
+            while heap and heap[0][2].ends_at <= point:
+                heapq.heappop(heap)
+            self.winners.append(heap[0][2] if heap else None)
+
+    def at(self, at: dt.datetime) -> ScheduleOverride | None:
+        from bisect import bisect_right
+
+        index = bisect_right(self.bounds, at) - 1
+        return self.winners[index] if index >= 0 else None
+
+
+def _neg_key(o: ScheduleOverride) -> tuple[float, int]:
+    return (-o.starts_at.timestamp(), -(o.id or 0))
+
+
+class OnCallIndex:
+    """Who is on call at any instant of one schedule, answered in microseconds.
+
+    Built once per schedule (and its overrides): layer rotations are kept as their local
+    start and turn length, restrictions as one flag per minute of the week, and overrides
+    as elementary segments with their winner, so a lookup is a zone conversion, a few
+    integer divisions and a bisect. :meth:`at` answers exactly as :func:`who_is_on_call`.
+    """
+
+    def __init__(
+        self, schedule: OnCallSchedule, overrides: Iterable[ScheduleOverride] = ()
+    ) -> None:
+        self.schedule_id = schedule.id
+        self.zone = ZoneInfo(schedule.timezone or "UTC")
+        layers = sorted(schedule.layers, key=lambda layer: (layer.position, layer.id or 0))
+        self.layers = [_Layer(layer, self.zone) for layer in layers]
+        by_id = {layer.id: layer for layer in self.layers}
+        self._by_id = by_id
+        per_role: dict[str, list[ScheduleOverride]] = {}
+        self.overrides: list[ScheduleOverride] = []
+        for override in overrides:
+            if override.schedule_id != schedule.id:
+                continue
+            layer = by_id.get(override.layer_id)
+            role = layer.role if layer is not None else PRIMARY
+            per_role.setdefault(role, []).append(override)
+            self.overrides.append(override)
+        roles = {layer.role for layer in self.layers} | set(per_role)
+        self.roles = sorted(roles, key=_role_order)
+        #: Per role: its layers, latest first (the first with someone wins).
+        self._candidates = {
+            role: [layer for layer in reversed(self.layers) if layer.role == role]
+            for role in self.roles
+        }
+        self._overrides = {role: _Overrides(found) for role, found in per_role.items()}
+
+    @classmethod
+    def load(cls, session: Any, schedule_id: int) -> OnCallIndex:
+        """The index of a stored schedule with all its overrides."""
+        from sqlalchemy import select
+        from sqlalchemy.orm import selectinload
+
+        schedule = session.scalars(
+            select(OnCallSchedule)
+            .where(OnCallSchedule.id == schedule_id)
+            .options(selectinload(OnCallSchedule.layers).selectinload(ScheduleLayer.members))
+        ).one_or_none()
+        if schedule is None:
+            raise ValueError(f"there is no on-call schedule with id {schedule_id}")
+        overrides = session.scalars(
+            select(ScheduleOverride).where(ScheduleOverride.schedule_id == schedule_id)
+        ).all()
+        return cls(schedule, overrides)
+
+    # Lookups
+
+    def _layer_turn(self, layer: _Layer, at: dt.datetime, local: dt.datetime, minute: int):
+        if at < layer.start or (layer.ends_at is not None and at >= layer.ends_at):
+            return None
+        if not layer.members:
+            return None
+        if layer.mask is not None and not layer.mask[minute]:
+            return None
+        return int((local - layer.start_local).total_seconds() // layer.turn_seconds)
+
+    def _resolve(self, at: dt.datetime) -> list[tuple[OnCall, int | None]]:
+        local = at.astimezone(self.zone).replace(tzinfo=None)
+        minute = local.weekday() * 1440 + local.hour * 60 + local.minute
+        result: list[tuple[OnCall, int | None]] = []
+        for role in self.roles:
+            winners = self._overrides.get(role)
+            override = winners.at(at) if winners is not None else None
+            if override is not None:
+                layer = self._by_id.get(override.layer_id)
+                result.append(
+                    (
+                        OnCall(
+                            role,
+                            override.person_id,
+                            layer.id if layer else None,
+                            layer.name if layer else None,
+                            override.id,
+                        ),
+                        None,
+                    )
+                )
+                continue
+            candidates = self._candidates[role]
+            for layer in candidates:
+                turn = self._layer_turn(layer, at, local, minute)
+                if turn is not None:
+                    person = layer.members[turn % len(layer.members)]
+                    result.append((OnCall(role, person, layer.id, layer.name), turn))
+                    break
+            else:
+                if any(layer.required and layer.active(at) for layer in candidates):
+                    result.append((OnCall(role, None), None))
+        return result
+
+    def at(self, at: dt.datetime) -> list[OnCall]:
+        """Who is on call for each role at ``at``, primary first (as :func:`who_is_on_call`)."""
+        return [found for found, _ in self._resolve(at)]
+
+    def person(self, at: dt.datetime, role: str = PRIMARY) -> int | None:
+        """The person on call for ``role`` at ``at``, or None."""
+        for found, _ in self._resolve(at):
+            if found.role == role:
+                return found.person_id
+        return None
+
+    # Intervals
+
+    def breakpoints(self, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+        """Every instant in [start, end) where the answer of :meth:`at` may change, sorted,
+        starting with ``start``."""
+        points = {start}
+        for layer in self.layers:
+            for value in (layer.start, layer.ends_at):
+                if value is not None and start < value < end:
+                    points.add(value)
+        for override in self.overrides:
+            for value in (override.starts_at, override.ends_at):
+                if start < value < end:
+                    points.add(value)
+        changes = offset_changes(self.zone, start, end)
+        points.update(changes)
+        edges = [start, *changes, end]
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            offset = lo.astimezone(self.zone).utcoffset() or dt.timedelta()
+            local_lo = (lo + offset).replace(tzinfo=None)
+            local_hi = (hi + offset).replace(tzinfo=None)
+            for local in self._local_points(local_lo, local_hi):
+                points.add((local - offset).replace(tzinfo=_UTC))
+        return sorted(p for p in points if start <= p < end)
+
+    def _local_points(self, lo: dt.datetime, hi: dt.datetime) -> Iterable[dt.datetime]:
+        """Wall-clock instants in (lo, hi) where a turn begins or a restriction opens or
+        closes."""
+        week_start = dt.datetime.combine(lo.date() - dt.timedelta(days=lo.weekday()), dt.time())
+        for layer in self.layers:
+            if not layer.members:
+                continue
+            turn = dt.timedelta(seconds=layer.turn_seconds)
+            first = math.ceil((lo - layer.start_local).total_seconds() / layer.turn_seconds)
+            at = layer.start_local + first * turn
+            while at < hi:
+                yield at
+                at += turn
+            if layer.edges:
+                week = week_start
+                while week < hi:
+                    for minute in layer.edges:
+                        at = week + dt.timedelta(minutes=minute)
+                        if lo < at < hi:
+                            yield at
+                    week += dt.timedelta(days=7)
+
+    def _segments(self, start: dt.datetime, end: dt.datetime):
+        points = self.breakpoints(start, end)
+        for lo, hi in zip(points, [*points[1:], end], strict=False):
+            if lo < hi:
+                yield lo, hi, self._resolve(lo)
+
+    def spans(self, start: dt.datetime, end: dt.datetime) -> list[OnCallSpan]:
+        """Who covers each role over [start, end): one span per person, layer turn and
+        override, in time order (gaps left out; see :meth:`gaps`)."""
+        open_spans: dict[str, OnCallSpan] = {}
+        spans: list[OnCallSpan] = []
+        for lo, hi, found in self._segments(start, end):
+            present = set()
+            for call, turn in found:
+                if call.person_id is None:
+                    continue
+                present.add(call.role)
+                current = open_spans.get(call.role)
+                if (
+                    current is not None
+                    and current.end == lo
+                    and (current.person_id, current.layer_id, current.override_id, current.turn)
+                    == (call.person_id, call.layer_id, call.override_id, turn)
+                ):
+                    open_spans[call.role] = OnCallSpan(
+                        current.role,
+                        current.person_id,
+                        current.start,
+                        hi,
+                        current.layer_id,
+                        current.layer_name,
+                        current.override_id,
+                        current.turn,
+                    )
+                    continue
+                if current is not None:
+                    spans.append(current)
+                open_spans[call.role] = OnCallSpan(
+                    call.role,
+                    call.person_id,
+                    lo,
+                    hi,
+                    call.layer_id,
+                    call.layer_name,
+                    call.override_id,
+                    turn,
+                )
+            for role in list(open_spans):
+                if role not in present:
+                    spans.append(open_spans.pop(role))
+        spans.extend(open_spans.values())
+        spans.sort(key=lambda s: (s.start, _role_order(s.role), s.person_id))
+        return spans
+
+    def override_spans(self, start: dt.datetime, end: dt.datetime) -> list[OnCallSpan]:
+        """Where an override wins over [start, end): one span per role and winning override
+        (an override cut by a later-starting one gives two spans)."""
+        spans: list[OnCallSpan] = []
+        for role, table in self._overrides.items():
+            bounds = table.bounds
+            for i, winner in enumerate(table.winners):
+                if winner is None or i + 1 >= len(bounds):
+                    continue
+                lo, hi = max(bounds[i], start), min(bounds[i + 1], end)
+                if lo >= hi:
+                    continue
+                last = spans[-1] if spans else None
+                if last and last.role == role and last.override_id == winner.id and last.end == lo:
+                    spans[-1] = OnCallSpan(
+                        role, last.person_id, last.start, hi, last.layer_id, last.layer_name,
+                        last.override_id,
+                    )  # fmt: skip
+                    continue
+                layer = self._by_id.get(winner.layer_id)
+                spans.append(
+                    OnCallSpan(
+                        role,
+                        winner.person_id,
+                        lo,
+                        hi,
+                        layer.id if layer else None,
+                        layer.name if layer else None,
+                        winner.id,
+                    )
+                )
+        spans.sort(key=lambda s: (s.start, _role_order(s.role), s.person_id))
+        return spans
+
+    def gaps(self, start: dt.datetime, end: dt.datetime) -> list[Gap]:
+        """Intervals of [start, end) with nobody on call for a role that has required
+        layers, with the reason (why each of its layers has nobody)."""
+        required = [role for role in self.roles if any(
+            layer.required for layer in self._candidates[role])]  # fmt: skip
+        gaps: list[Gap] = []
+        last: dict[str, int] = {}
+        for lo, hi, found in self._segments(start, end):
+            covered = {call.role for call, _ in found if call.person_id is not None}
+            for role in required:
+                if role in covered:
+                    continue
+                reasons = [layer.why_nobody(lo) for layer in reversed(self._candidates[role])]
+                reason = f"nobody on call for {role}: " + "; ".join(reasons)
+                index = last.get(role)
+                previous = gaps[index] if index is not None else None
+                if previous is not None and previous.end == lo and previous.reason == reason:
+                    gaps[index] = Gap(role, previous.start, hi, reason)
+                else:
+                    last[role] = len(gaps)
+                    gaps.append(Gap(role, lo, hi, reason))
+        return gaps
+
+
+def load_index(session: Any, schedule_id: int) -> OnCallIndex:
+    """:meth:`OnCallIndex.load`, as a function."""
+    return OnCallIndex.load(session, schedule_id)

@@ -160,3 +160,153 @@ def test_handoffs_keep_their_local_time_across_daylight_saving():
     handoff = dt.datetime(2026, 11, 2, 9, 0, tzinfo=BERLIN)
     assert primary(sched, handoff - dt.timedelta(minutes=30)) == B
     assert primary(sched, handoff) == C
+
+
+# The index: the same answers as who_is_on_call, fast, and whole intervals.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from app.services.oncall import Gap, OnCallIndex  # noqa: E402
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=UTC)
+HOURS = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)] + ["24:00"]
+
+
+@st.composite
+def restrictions(draw):
+    spans = []
+    for _ in range(draw(st.integers(0, 3))):
+        start, end = draw(st.sampled_from(HOURS)), draw(st.sampled_from(HOURS))
+        days = draw(st.lists(st.integers(0, 6), min_size=0, max_size=7, unique=True))
+        spans.append({"days": days, "start": start, "end": end})
+    return spans
+
+
+@st.composite
+def schedules(draw):
+    zone = draw(st.sampled_from(ZONES))
+    layers = []
+    for i in range(draw(st.integers(1, 4))):
+        start = EPOCH + dt.timedelta(minutes=30 * draw(st.integers(-2000, 8000)))
+        ends = draw(st.one_of(st.none(), st.integers(1, 20000)))
+        layers.append(
+            layer(
+                100 + i,
+                draw(st.lists(st.integers(1, 6), min_size=0, max_size=5)),
+                start=start,
+                turn=draw(st.sampled_from([3600, 8 * 3600, 12 * 3600, 86400, 7 * 86400, 5400])),
+                position=draw(st.integers(0, 3)),
+                role=draw(st.sampled_from(["primary", "primary", "secondary"])),
+                restrictions=draw(restrictions()),
+                required=draw(st.booleans()),
+                ends_at=None if ends is None else start + dt.timedelta(minutes=30 * ends),
+            )
+        )
+    overrides = []
+    for k in range(draw(st.integers(0, 5))):
+        begin = EPOCH + dt.timedelta(minutes=15 * draw(st.integers(0, 40000)))
+        overrides.append(
+            ScheduleOverride(
+                id=k + 1,
+                schedule_id=draw(st.sampled_from([1, 1, 1, 2])),
+                layer_id=draw(st.sampled_from([None, 100, 101, 999])),
+                person_id=draw(st.integers(7, 9)),
+                starts_at=begin,
+                ends_at=begin + dt.timedelta(minutes=15 * draw(st.integers(1, 2000))),
+            )
+        )
+    return schedule(*layers, tz=zone), overrides
+
+
+instants = st.integers(-30 * 86400, 400 * 86400).map(lambda s: EPOCH + dt.timedelta(seconds=s))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedules(), st.lists(instants, min_size=1, max_size=20))
+def test_the_index_agrees_with_the_reference(drawn, moments):
+    sched, overrides = drawn
+    index = OnCallIndex(sched, overrides)
+    for at in moments:
+        assert index.at(at) == who_is_on_call(sched, at, overrides)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedules(), instants, st.integers(1, 21), st.lists(st.floats(0, 1), max_size=15))
+def test_spans_and_gaps_agree_with_the_reference(drawn, start, days, fractions):
+    sched, overrides = drawn
+    index = OnCallIndex(sched, overrides)
+    end = start + dt.timedelta(days=days)
+    spans = index.spans(start, end)
+    gaps = index.gaps(start, end)
+    for s in spans:
+        assert start <= s.start < s.end <= end
+    for g in gaps:
+        assert start <= g.start < g.end <= end
+    required = {lay.role for lay in sched.layers if lay.required}
+    probes = [start + (end - start) * f for f in fractions]
+    probes = [p for p in probes if p < end]
+    probes += [s.start for s in spans] + [s.end - dt.timedelta(seconds=1) for s in spans]
+    for at in probes:
+        expected = {c.role: c.person_id for c in who_is_on_call(sched, at, overrides)}
+        covering = {s.role: s.person_id for s in spans if s.start <= at < s.end}
+        assert covering == {r: p for r, p in expected.items() if p is not None}
+        gap_roles = {g.role for g in gaps if g.start <= at < g.end}
+        assert gap_roles == {r for r in required if expected.get(r) is None}
+
+
+def test_spans_cut_at_each_turn_and_restriction():
+    sched = schedule(layer(10, [A, B], restrictions=[WEEKDAYS_9_TO_5]))
+    index = OnCallIndex(sched)
+    spans = index.spans(MONDAY - dt.timedelta(hours=9), MONDAY + dt.timedelta(days=7))
+    assert [(s.person_id, s.start.day, s.start.hour, s.hours) for s in spans] == [
+        (A, 2, 9, 8.0),
+        (B, 3, 9, 8.0),
+        (A, 4, 9, 8.0),
+        (B, 5, 9, 8.0),
+        (A, 6, 9, 8.0),
+    ]
+
+
+def test_gaps_say_why_nobody_is_on_call():
+    sched = schedule(layer(10, [A], restrictions=[WEEKDAYS_9_TO_5]))
+    gaps = OnCallIndex(sched).gaps(MONDAY - dt.timedelta(hours=1), MONDAY + dt.timedelta(days=1))
+    assert gaps == [
+        Gap("primary", MONDAY - dt.timedelta(hours=1), MONDAY, gaps[0].reason),
+        Gap(
+            "primary",
+            MONDAY + dt.timedelta(hours=8),
+            MONDAY + dt.timedelta(days=1),
+            "nobody on call for primary: L10 is outside its hours (Mon-Fri 09:00-17:00)",
+        ),
+    ]
+    assert "L10 starts 2026-11-02 09:00 UTC" in gaps[0].reason
+
+
+def test_the_index_answers_within_a_millisecond():
+    import time
+
+    sched = schedule(
+        layer(10, [A, B, C], turn=7 * 86400),
+        layer(11, [D, C], position=1, restrictions=[WEEKDAYS_9_TO_5]),
+        layer(20, [B, A], role="secondary", position=2),
+        tz="Europe/Berlin",
+    )
+    overrides = [
+        ScheduleOverride(
+            id=i,
+            schedule_id=1,
+            person_id=D,
+            starts_at=MONDAY + dt.timedelta(hours=7 * i),
+            ends_at=MONDAY + dt.timedelta(hours=7 * i + 3),
+        )
+        for i in range(1, 2000)
+    ]
+    index = OnCallIndex(sched, overrides)
+    moments = [MONDAY + dt.timedelta(minutes=37 * k) for k in range(2000)]
+    began = time.perf_counter()
+    for at in moments:
+        index.at(at)
+    per_query = (time.perf_counter() - began) / len(moments)
+    assert per_query < 0.001
