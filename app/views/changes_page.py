@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import importlib
-import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,11 +54,6 @@ from app.views.qtmodels.change_table import (
 from app.views.theme import WARNING_TEXT
 from app.views.widgets import scaled_font
 
-FORM_MODULE = "app.views.change_form"
-CALENDAR_VIEW_MODULE = "app.views.cab_calendar"
-CALENDAR_SERVICE_MODULE = "app.services.change_calendar"
-MEETING_MODULE = "app.views.cab_meeting"
-EXPORT_MODULE = "app.services.calendar_export"
 SEARCH_DELAY_MS = 250
 #: The view switch: (mode, label); the calendar modes show only when the calendar exists.
 MODES = (
@@ -92,27 +85,6 @@ MIN_DESCRIPTION = 200
 MIN_SHARE = 0.6
 #: The export's period in list mode (no calendar period on screen): today and this many days.
 EXPORT_DAYS = 90
-
-
-def module(name: str) -> Any | None:
-    """The module ``name`` if it is installed (checked at call time), else None."""
-    try:
-        if importlib.util.find_spec(name) is None:
-            return None
-    except (ModuleNotFoundError, ValueError):
-        return None
-    return importlib.import_module(name)
-
-
-def calendar_available() -> bool:
-    """Whether the CAB calendar (its widget and its service) is installed."""
-    view, service = module(CALENDAR_VIEW_MODULE), module(CALENDAR_SERVICE_MODULE)
-    return (
-        view is not None
-        and service is not None
-        and hasattr(view, "CalendarView")
-        and hasattr(service, "load_calendar")
-    )
 
 
 # Questions the page asks (module functions, so tests can answer them)
@@ -274,7 +246,6 @@ class ChangeSummary(QScrollArea):
         else:
             self.conflicts.setText("<p style='color:gray'>No conflicts in the planned window.</p>")
         self.conflicts.show()
-        self.open_button.setVisible(module(FORM_MODULE) is not None)
 
 
 @register_page(key="changes", title="Changes", icon="changes", order=30)
@@ -356,7 +327,6 @@ class ChangesPage(Page):
         switch_layout = QHBoxLayout(switch)
         switch_layout.setContentsMargins(0, 0, 0, 0)
         switch_layout.setSpacing(0)
-        has_calendar = calendar_available()
         for key, label in MODES:
             button = QToolButton()
             button.setText(label)
@@ -367,8 +337,6 @@ class ChangesPage(Page):
             button.clicked.connect(lambda _checked=False, k=key: self.set_mode(k))
             self.mode_group.addButton(button)
             switch_layout.addWidget(button)
-            # Hidden only once inside the page: a parentless widget shown becomes a window.
-            button.setHidden(key != "list" and not has_calendar)
             self.mode_buttons[key] = button
         self.mode_buttons["list"].setChecked(True)
         actions.addWidget(switch)
@@ -684,13 +652,9 @@ class ChangesPage(Page):
     def _ensure_calendar(self) -> bool:
         if self.calendar is not None:
             return True
-        if not calendar_available():
-            return False
-        view = module(CALENDAR_VIEW_MODULE)
-        try:
-            calendar = view.CalendarView(clock=self.context.clock, zone=self.zone)
-        except TypeError:
-            calendar = view.CalendarView(clock=self.context.clock)
+        from app.views.cab_calendar import CalendarView
+
+        calendar = CalendarView(clock=self.context.clock, zone=self.zone)
         calendar.setObjectName("calendarView")
         calendar.period_changed.connect(lambda _start, _end: self.load_calendar())
         calendar.change_selected.connect(self.load_detail)
@@ -704,9 +668,8 @@ class ChangesPage(Page):
         """Read the calendar's period (with the filter) in the background."""
         if self.calendar is None:
             return None
-        service = module(CALENDAR_SERVICE_MODULE)
-        if service is None:
-            return None
+        from app.services import change_calendar as service
+
         start, end = self.calendar.period()
         filt, now = self.filter, self.context.clock()
         self._calendar_generation += 1
@@ -741,9 +704,7 @@ class ChangesPage(Page):
 
     def move_change(self, change_id: int, start: dt.datetime, end: dt.datetime) -> None:
         """A change was dragged: check conflicts, ask, then reschedule (or put it back)."""
-        service = module(CALENDAR_SERVICE_MODULE)
-        if service is None:
-            return
+        from app.services import change_calendar as service
 
         def check(session, _progress) -> tuple[str, int, list[Any]]:
             from app.models.change import ChangeRequest
@@ -837,11 +798,11 @@ class ChangesPage(Page):
 
     # Opening and creating
 
-    def _form(self) -> Any | None:
-        form = module(FORM_MODULE)
-        if form is None:
-            QMessageBox.information(self, APP_NAME, "The change form is not installed yet.")
-        return form
+    @staticmethod
+    def _form() -> Any:
+        from app.views import change_form
+
+        return change_form
 
     def _track(self, window: Any) -> Any:
         form = getattr(window, "form", None)
@@ -851,14 +812,10 @@ class ChangesPage(Page):
 
     def open_change(self, change_id: int | None) -> Any | None:
         form = self._form()
-        if form is None:
-            return None
         return self._track(form.open_change(self, self.db, change_id, clock=self.context.clock))
 
     def new_change(self, change_type: str = ChangeType.NORMAL, template_id: int | None = None):
         form = self._form()
-        if form is None:
-            return None
         return self._track(
             form.open_change(
                 self,
@@ -879,12 +836,9 @@ class ChangesPage(Page):
         return self.new_change(ChangeType.STANDARD, template_id)
 
     def open_cab_meeting(self) -> Any | None:
-        meeting = module(MEETING_MODULE)
-        opener = getattr(meeting, "open_cab_meeting", None) if meeting else None
-        if opener is None:
-            QMessageBox.information(self, APP_NAME, "The CAB meeting view is not installed yet.")
-            return None
-        return opener(self, self.db, clock=self.context.clock)
+        from app.views.cab_meeting import open_cab_meeting
+
+        return open_cab_meeting(self, self.db, clock=self.context.clock)
 
     # Export
 
@@ -898,10 +852,8 @@ class ChangesPage(Page):
 
     def export_ics(self, path: str | None = None) -> ops.OpHandle | None:
         """Write the shown period's schedule (the state filter applies) to an .ics file."""
-        exporter = module(EXPORT_MODULE)
-        if exporter is None:
-            QMessageBox.information(self, APP_NAME, "The calendar export is not installed yet.")
-            return None
+        from app.services import calendar_export as exporter
+
         if path is None:
             path = ask_export_path(self)
             if not path:
