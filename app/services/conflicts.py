@@ -34,7 +34,7 @@ from app.models import OnCallSchedule, ScheduleLayer, ScheduleOverride
 from app.models.change import ChangeRequest, ChangeWindow, change_ci, change_service
 from app.models.cmdb import CIRelation, ConfigurationItem, Service
 from app.models.org import Person, Team
-from app.services.oncall import _minutes, who_is_on_call
+from app.services.oncall import RosterCover, _minutes, published_shifts, who_is_on_call
 
 ACTIVE_CHANGE_STATES: tuple[str, ...] = ("New", "Assess", "Authorize", "Scheduled", "Implement")
 _DAY_NAMES = {
@@ -502,8 +502,13 @@ class _Engine:
             )
         ):
             overrides[o.schedule_id].append(o)
+        roster = published_shifts(
+            s, [x.id for v in schedules.values() for x in v], self.lo, self.hi
+        )
         # Each team's gaps over the whole range once; each change then clips them.
-        gaps = {t: coverage_gaps(v, overrides, self.lo, self.hi) for t, v in schedules.items()}
+        gaps = {
+            t: coverage_gaps(v, overrides, self.lo, self.hi, roster) for t, v in schedules.items()
+        }
         gap_starts = {t: [g[0] for g in v] for t, v in gaps.items()}
         for change in self.subjects.values():
             for sid in sorted(scopes[change.id]):
@@ -543,6 +548,7 @@ def coverage_boundaries(
     overrides: Sequence[ScheduleOverride],
     start: dt.datetime,
     end: dt.datetime,
+    roster: Sequence[RosterCover] = (),
 ) -> set[dt.datetime]:
     """Instants in [start, end) where whether anyone is on call can change.
 
@@ -571,7 +577,7 @@ def coverage_boundaries(
                     local = (midnight + dt.timedelta(minutes=minutes)).replace(tzinfo=zone)
                     points.add(local.astimezone(dt.UTC))
             day += dt.timedelta(days=1)
-    for o in overrides:
+    for o in (*overrides, *roster):
         points.update((o.starts_at, o.ends_at))
     return {p for p in points if start <= p < end}
 
@@ -581,18 +587,25 @@ def coverage_gaps(
     overrides: dict[int, list[ScheduleOverride]],
     start: dt.datetime,
     end: dt.datetime,
+    roster: dict[int, list[RosterCover]] | None = None,
 ) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Spans of [start, end) where none of ``schedules`` has anyone on call."""
+    """Spans of [start, end) where none of ``schedules`` has anyone on call (published
+    roster shifts count, see :func:`app.services.oncall.published_shifts`)."""
+    roster = roster or {}
     points: set[dt.datetime] = set()
     for sched in schedules:
-        points |= coverage_boundaries(sched, overrides.get(sched.id, []), start, end)
+        points |= coverage_boundaries(
+            sched, overrides.get(sched.id, []), start, end, roster.get(sched.id, [])
+        )
     ordered = sorted(points)
     gaps: list[tuple[dt.datetime, dt.datetime]] = []
     for i, at in enumerate(ordered):
         covered = any(
             oc.person_id is not None
             for sched in schedules
-            for oc in who_is_on_call(sched, at, overrides.get(sched.id, []))
+            for oc in who_is_on_call(
+                sched, at, overrides.get(sched.id, []), roster.get(sched.id, [])
+            )
         )
         if covered:
             continue

@@ -40,6 +40,8 @@ class OnCall:
     layer_id: int | None = None
     layer_name: str | None = None
     override_id: int | None = None
+    #: The published roster's shift behind it (None: the layer's rotation or an override).
+    shift_id: int | None = None
 
     @property
     def is_gap(self) -> bool:
@@ -96,15 +98,84 @@ def _role_order(role: str) -> tuple[int, str]:
     return (_ROLE_ORDER.get(role, len(_ROLE_ORDER)), role)
 
 
+@dataclass(frozen=True)
+class RosterCover:
+    """A shift of a published roster: its person covers the layer for that time.
+
+    Shifts sit between the layers' rotations and the overrides: within a published
+    roster's shift the roster decides, and an override still wins over it.
+    """
+
+    id: int
+    schedule_id: int
+    layer_id: int | None
+    person_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+def published_shifts(
+    session: Any,
+    schedule_ids: Iterable[int] | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> dict[int, list[RosterCover]]:
+    """The shifts of every published roster (overlapping [start, end) when given), per
+    schedule id."""
+    from sqlalchemy import select
+
+    from app.models import Roster, RosterShift
+
+    stmt = (
+        select(RosterShift, Roster.schedule_id)
+        .join(Roster, Roster.id == RosterShift.roster_id)
+        .where(Roster.status == "published")
+    )
+    if schedule_ids is not None:
+        stmt = stmt.where(Roster.schedule_id.in_(list(schedule_ids)))
+    if start is not None:
+        stmt = stmt.where(RosterShift.ends_at > start)
+    if end is not None:
+        stmt = stmt.where(RosterShift.starts_at < end)
+    out: dict[int, list[RosterCover]] = {}
+    for shift, schedule_id in session.execute(stmt):
+        out.setdefault(schedule_id, []).append(
+            RosterCover(
+                shift.id, schedule_id, shift.layer_id, shift.person_id,
+                _aware(shift.starts_at), _aware(shift.ends_at),
+            )
+        )  # fmt: skip
+    return out
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _latest(covers: Iterable[Any], at: dt.datetime, schedule_id: int, by_id: dict, into: dict):
+    """Per role, the cover (override or roster shift) in force at ``at`` that started last."""
+    for cover in covers:
+        if cover.schedule_id != schedule_id or not cover.starts_at <= at < cover.ends_at:
+            continue
+        layer = by_id.get(cover.layer_id)
+        role = layer.role if layer is not None else PRIMARY
+        best = into.get(role)
+        if best is None or (cover.starts_at, cover.id or 0) > (best.starts_at, best.id or 0):
+            into[role] = cover
+
+
 def who_is_on_call(
     schedule: OnCallSchedule,
     at: dt.datetime,
     overrides: Iterable[ScheduleOverride] = (),
+    roster: Iterable[RosterCover] = (),
 ) -> list[OnCall]:
     """Who is on call for each role of ``schedule`` at ``at``, primary first.
 
     ``overrides`` may hold any overrides; those of other schedules or other times are
-    ignored. A role whose required layers leave nobody on call is returned as a gap.
+    ignored. ``roster`` holds published roster shifts (see :func:`published_shifts`):
+    they win over the layers' rotations, overrides win over them. A role whose required
+    layers leave nobody on call is returned as a gap.
     """
     zone = ZoneInfo(schedule.timezone or "UTC")
     layers: Sequence[ScheduleLayer] = sorted(
@@ -114,15 +185,10 @@ def who_is_on_call(
     roles = sorted({layer.role for layer in layers}, key=_role_order)
 
     covering: dict[str, ScheduleOverride] = {}
-    for override in overrides:
-        if override.schedule_id != schedule.id or not override.starts_at <= at < override.ends_at:
-            continue
-        layer = by_id.get(override.layer_id)
-        role = layer.role if layer is not None else PRIMARY
-        best = covering.get(role)
-        if best is None or (override.starts_at, override.id or 0) > (best.starts_at, best.id or 0):
-            covering[role] = override
-    for role in covering:
+    _latest(overrides, at, schedule.id, by_id, covering)
+    rostered: dict[str, RosterCover] = {}
+    _latest(roster, at, schedule.id, by_id, rostered)
+    for role in (*covering, *rostered):
         if role not in roles:
             roles.append(role)
     roles.sort(key=_role_order)
@@ -139,6 +205,19 @@ def who_is_on_call(
                     layer.id if layer else None,
                     layer.name if layer else None,
                     override.id,
+                )
+            )
+            continue
+        shift = rostered.get(role)
+        if shift is not None:
+            layer = by_id.get(shift.layer_id)
+            result.append(
+                OnCall(
+                    role,
+                    shift.person_id,
+                    layer.id if layer else None,
+                    layer.name if layer else None,
+                    shift_id=shift.id,
                 )
             )
             continue
@@ -366,7 +445,10 @@ class OnCallIndex:
     """
 
     def __init__(
-        self, schedule: OnCallSchedule, overrides: Iterable[ScheduleOverride] = ()
+        self,
+        schedule: OnCallSchedule,
+        overrides: Iterable[ScheduleOverride] = (),
+        roster: Iterable[RosterCover] = (),
     ) -> None:
         self.schedule_id = schedule.id
         self.zone = ZoneInfo(schedule.timezone or "UTC")
@@ -383,7 +465,17 @@ class OnCallIndex:
             role = layer.role if layer is not None else PRIMARY
             per_role.setdefault(role, []).append(override)
             self.overrides.append(override)
-        roles = {layer.role for layer in self.layers} | set(per_role)
+        shifts_per_role: dict[str, list[RosterCover]] = {}
+        self.roster: list[RosterCover] = []
+        for shift in roster:
+            if shift.schedule_id != schedule.id:
+                continue
+            layer = by_id.get(shift.layer_id)
+            role = layer.role if layer is not None else PRIMARY
+            shifts_per_role.setdefault(role, []).append(shift)
+            self.roster.append(shift)
+        self._roster = {role: _Overrides(found) for role, found in shifts_per_role.items()}
+        roles = {layer.role for layer in self.layers} | set(per_role) | set(shifts_per_role)
         self.roles = sorted(roles, key=_role_order)
         #: Per role: its layers, latest first (the first with someone wins).
         self._candidates = {
@@ -408,7 +500,8 @@ class OnCallIndex:
         overrides = session.scalars(
             select(ScheduleOverride).where(ScheduleOverride.schedule_id == schedule_id)
         ).all()
-        return cls(schedule, overrides)
+        roster = published_shifts(session, [schedule_id]).get(schedule_id, [])
+        return cls(schedule, overrides, roster)
 
     # Lookups
 
@@ -438,6 +531,23 @@ class OnCallIndex:
                             layer.id if layer else None,
                             layer.name if layer else None,
                             override.id,
+                        ),
+                        None,
+                    )
+                )
+                continue
+            shifts = self._roster.get(role)
+            shift = shifts.at(at) if shifts is not None else None
+            if shift is not None:
+                layer = self._by_id.get(shift.layer_id)
+                result.append(
+                    (
+                        OnCall(
+                            role,
+                            shift.person_id,
+                            layer.id if layer else None,
+                            layer.name if layer else None,
+                            shift_id=shift.id,
                         ),
                         None,
                     )
@@ -476,8 +586,8 @@ class OnCallIndex:
             for value in (layer.start, layer.ends_at):
                 if value is not None and start < value < end:
                     points.add(value)
-        for override in self.overrides:
-            for value in (override.starts_at, override.ends_at):
+        for cover in (*self.overrides, *self.roster):
+            for value in (cover.starts_at, cover.ends_at):
                 if start < value < end:
                     points.add(value)
         changes = offset_changes(self.zone, start, end)

@@ -50,7 +50,7 @@ from app.models import (
 from app.models.enums import OPEN_INCIDENT_STATES, ChangeState, Rag
 from app.services.formatting import PRIORITY_NAMES, format_count, format_duration
 from app.services.incident_query import at_risk_clock, breached_clock
-from app.services.oncall import who_is_on_call
+from app.services.oncall import published_shifts, who_is_on_call
 from app.services.progress import Progress
 
 if TYPE_CHECKING:  # numpy and the KPI service load with the first figures, not at start-up
@@ -368,7 +368,13 @@ def on_call_now(session: Session, now: dt.datetime) -> tuple[OnCallEntry, ...]:
             )
         ).all()
     )
-    covers = [(schedule, who_is_on_call(schedule, now, overrides)) for schedule in schedules]
+    roster = published_shifts(
+        session, [s.id for s in schedules], now, now + dt.timedelta(seconds=1)
+    )
+    covers = [
+        (schedule, who_is_on_call(schedule, now, overrides, roster.get(schedule.id, [])))
+        for schedule in schedules
+    ]
     person_ids = {c.person_id for _, found in covers for c in found if c.person_id is not None}
     names = dict(
         session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids))).all()

@@ -267,6 +267,25 @@ def test_nobody_on_call_for_the_support_group_during_the_night_window(db):
         )
 
 
+def test_a_published_roster_that_covers_the_night_removes_the_gap(db):
+    from app.models import Roster, RosterShift
+
+    with db.session() as s:
+        w = world(s)
+        sched = add_roster(s, w, restrictions=[{"start": "05:00", "end": "03:00"}])
+        night = change(s, at(1), at(6), cis=[w["mail"]])
+        draft = Roster(schedule_id=sched.id, name="draft", starts_on=at(0).date(), weeks=1)
+        draft.shifts = [RosterShift(layer_id=sched.layers[0].id, person_id=w["sam"],
+                                    starts_at=at(2), ends_at=at(6))]  # fmt: skip
+        s.add(draft)
+        s.flush()
+        assert [c.type for c in find_conflicts(s)[night.id]] == [ConflictType.NOBODY_ON_CALL]
+        draft.status = "published"
+        s.flush()
+        # The published shift covers 02:00-06:00, the rotation's gap was 03:00-05:00.
+        assert find_conflicts(s)[night.id] == []
+
+
 def test_a_dragged_change_is_rechecked_at_its_new_time_before_saving(db):
     with db.session() as s:
         w = world(s)

@@ -310,3 +310,58 @@ def test_the_index_answers_within_a_millisecond():
         index.at(at)
     per_query = (time.perf_counter() - began) / len(moments)
     assert per_query < 0.001
+
+
+# Published rosters: their shifts win over the rotations, overrides win over them.
+
+from app.services.oncall import RosterCover  # noqa: E402
+
+
+def test_a_published_roster_shift_wins_over_the_rotation_and_an_override_over_it():
+    sched = schedule(layer(10, [A, B]), layer(20, [C], role="secondary", position=1))
+    at = MONDAY + dt.timedelta(hours=3)
+    shift = RosterCover(7, 1, 10, D, at - dt.timedelta(hours=1), at + dt.timedelta(hours=7))
+    other = RosterCover(8, 2, 10, C, at - dt.timedelta(hours=1), at + dt.timedelta(hours=7))
+    override = ScheduleOverride(id=1, schedule_id=1, layer_id=10, person_id=B,
+                                starts_at=at, ends_at=at + dt.timedelta(minutes=30))  # fmt: skip
+    assert primary(sched, at) == A
+    found = who_is_on_call(sched, at, (), [shift, other])
+    assert found[0] == OnCall("primary", D, 10, "L10", shift_id=7)
+    assert found[1].person_id == C  # the secondary layer has no roster shift
+    assert who_is_on_call(sched, at, [override], [shift])[0].person_id == B
+    index = OnCallIndex(sched, [override], [shift, other])
+    for minutes in range(-90, 600, 15):
+        moment = at + dt.timedelta(minutes=minutes)
+        assert index.at(moment) == who_is_on_call(sched, moment, [override], [shift, other])
+
+
+@st.composite
+def rostered(draw):
+    sched, overrides = draw(schedules())
+    shifts = []
+    for k in range(draw(st.integers(0, 6))):
+        begin = EPOCH + dt.timedelta(hours=8 * draw(st.integers(0, 1000)))
+        shifts.append(
+            RosterCover(
+                id=100 + k,
+                schedule_id=draw(st.sampled_from([1, 1, 2])),
+                layer_id=draw(st.sampled_from([None, 100, 101])),
+                person_id=draw(st.integers(10, 12)),
+                starts_at=begin,
+                ends_at=begin + dt.timedelta(hours=8 * draw(st.integers(1, 3))),
+            )
+        )
+    return sched, overrides, shifts
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rostered(), st.lists(instants, min_size=1, max_size=15), instants)
+def test_the_index_agrees_with_the_reference_with_a_roster(drawn, moments, start):
+    sched, overrides, shifts = drawn
+    index = OnCallIndex(sched, overrides, shifts)
+    for at in [*moments, *(s.starts_at for s in shifts)]:
+        assert index.at(at) == who_is_on_call(sched, at, overrides, shifts)
+    end = start + dt.timedelta(days=10)
+    for span in index.spans(start, end):
+        found = {c.role: c.person_id for c in who_is_on_call(sched, span.start, overrides, shifts)}
+        assert found[span.role] == span.person_id

@@ -114,6 +114,28 @@ def test_who_is_on_call_now_per_schedule(figures):
     ]
 
 
+def test_on_call_now_follows_a_published_roster(any_db):
+    from sqlalchemy import select
+
+    from app.models import OnCallSchedule, Person, Roster, RosterShift
+
+    sample_data.fill(any_db)
+    with any_db.transaction() as s:
+        sched = s.scalar(select(OnCallSchedule).where(OnCallSchedule.name == "Network on call"))
+        layer = next(x for x in sched.layers if x.role == "primary")
+        sam = s.scalar(select(Person).where(Person.name == "Alex Kim"))
+        roster = Roster(schedule_id=sched.id, name="Nov", starts_on=NOW.date(), weeks=1,
+                        status="published")  # fmt: skip
+        roster.shifts = [RosterShift(layer_id=layer.id, person_id=sam.id,
+                                     starts_at=NOW - dt.timedelta(hours=1),
+                                     ends_at=NOW + dt.timedelta(hours=7))]  # fmt: skip
+        s.add(roster)
+    with any_db.session() as s:
+        found = today_figures(s, NOW, zone=dt.UTC).on_call
+    network = [(e.role, e.person) for e in found if e.schedule == "Network on call"]
+    assert network == [("primary", "Alex Kim"), ("secondary", "Alex Kim")]
+
+
 def test_vendors_whose_latest_scorecard_is_red(figures):
     assert [(v.name, v.period, v.total) for v in figures.red_vendors] == [
         ("Umbrella Corp", "2026-10", 55.0),
