@@ -432,7 +432,6 @@ class KpiDashboardPage(Page):
         """Recompute every KPI and chart for the bar's filter (in the background)."""
         from app.services.kpi_cache import kpi_cache
 
-        self._ensure_charts()
         if self._handle is not None and self._handle.running:
             self._handle.cancel()
         self._generation += 1
@@ -464,6 +463,8 @@ class KpiDashboardPage(Page):
         if cold:
             op = op.with_progress("Loading KPIs")
         self._handle = op.run_in_background()
+        # The charts (and pyqtgraph) are built while the figures load.
+        self._ensure_charts()
 
     def _arrived(self, generation: int, lookups: Lookups | None, dashboard) -> None:
         if generation != self._generation:
