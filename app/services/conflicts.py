@@ -10,7 +10,14 @@ the assignee busy in another change; and nobody on call for the support group of
 affected service (only teams that have an on-call schedule are checked).
 
 Only active changes are another party: New, Assess, Authorize, Scheduled and
-Implement. Review, Closed and Canceled changes are done with the CI and the person.
+Implement. Review, Closed and Canceled changes are done with the CI and the person, so
+they have no CI or assignee conflicts of their own either (they are still checked
+against windows and the on-call cover when asked about).
+
+A CI or service "has" a maintenance window when one of its maintenance windows is in
+effect for the change: a one-off window always is, a recurring one from its first
+occurrence until its rule ends. Which other changes are checked alongside never changes
+a change's conflicts.
 
 Spans are half-open: a change ending at 22:00 does not overlap one starting at 22:00.
 Times in sentences are UTC, the zone they are stored in.
@@ -125,6 +132,17 @@ def _day_span(start: dt.datetime, end: dt.datetime) -> str:
     if start.date() == last.date():
         return f"{first} {_hhmm(start)}-{_hhmm(end)}"
     return f"{first} - {end.day} {end:%b}"
+
+
+def _in_effect(row: ChangeWindow, start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether a maintenance window's rule covers a change in [start, end)."""
+    if not row.recurrence:
+        return True
+    if row.starts_at >= end:
+        return False
+    return (
+        row.recurrence_until is None or row.recurrence_until + (row.ends_at - row.starts_at) > start
+    )
 
 
 class _Window:
@@ -260,6 +278,17 @@ class _Engine:
             ChangeRequest.state.in_(ACTIVE_CHANGE_STATES),
         )
         self.changes: dict[int, _Change] = dict(self.subjects)
+        # Subjects that are done (Review, Closed, Canceled) are checked, but are nobody's
+        # other party: they no longer hold their CIs or their assignee.
+        self.done: set[int] = {
+            i
+            for i, state in s.execute(
+                select(ChangeRequest.id, ChangeRequest.state).where(
+                    ChangeRequest.id.in_(list(self.subjects))
+                )
+            )
+            if state not in ACTIVE_CHANGE_STATES
+        }
         seen: set[int] = set()
         for row in s.execute(select(*_COLUMNS).where(*overlap)):
             seen.add(row.id)
@@ -338,6 +367,8 @@ class _Engine:
         by_ci: dict[int, list[_Change]] = defaultdict(list)
         by_person: dict[int, list[_Change]] = defaultdict(list)
         for change in self.changes.values():
+            if change.id in self.done:
+                continue
             for ci in change.cis:
                 by_ci[ci].append(change)
             if change.assignee_id is not None:
@@ -375,8 +406,23 @@ class _Engine:
         return set(change.cis), services
 
     def _windows(self) -> None:
+        # Whether a CI or service has a maintenance window at all must not depend on which
+        # other changes are checked alongside: its maintenance windows are read whatever
+        # their dates (few rows); blackouts only where they can touch the subjects.
+        cis = set().union(*(scope[0] for scope in self.scopes.values()))
+        svcs = set().union(*(scope[1] for scope in self.scopes.values()))
+        svcs |= {sv for ci in cis if (sv := self.ci_service.get(ci)) is not None}
+        maintenance = self.session.scalars(
+            select(ChangeWindow).where(
+                ChangeWindow.kind == "maintenance",
+                ChangeWindow.ci_id.in_(cis)
+                | ChangeWindow.service_id.in_(svcs)
+                | (ChangeWindow.ci_id.is_(None) & ChangeWindow.service_id.is_(None)),
+            )
+        ).all()
         rows = self.session.scalars(
             select(ChangeWindow).where(
+                ChangeWindow.kind != "maintenance",
                 ChangeWindow.starts_at < self.hi,
                 (ChangeWindow.ends_at > self.lo)
                 | (
@@ -388,7 +434,7 @@ class _Engine:
                 ),
             )
         ).all()
-        windows = [_Window(row, self.lo, self.hi) for row in rows]
+        windows = [_Window(row, self.lo, self.hi) for row in (*rows, *maintenance)]
         services = {w.row.service_id for w in windows if w.row.service_id is not None}
         self.service_name: dict[int, str] = dict(
             self.session.execute(
@@ -428,6 +474,9 @@ class _Engine:
         targets = [(ci, self.ci_service.get(ci)) for ci in sorted(change.cis)] or [
             (None, s) for s in sorted(self.scopes[change.id][1])
         ]
+        # A recurring window applies from its first occurrence until its rule ends; a
+        # one-off window is always one of the CI's agreed slots.
+        windows = [w for w in windows if _in_effect(w.row, change.start, change.end)]
         for ci, service in targets:
             scoped = [
                 w
