@@ -127,7 +127,14 @@ class SlaClock(Versioned, Base):
     __table_args__ = (
         Index("ix_sla_clock_incident", "incident_id"),
         Index("ix_sla_clock_stage_due", "stage", "due_at"),
-        Index("ix_sla_clock_stage_incident", "stage", "incident_id"),
+        Index(
+            "ix_sla_clock_stage_incident",
+            "stage",
+            "incident_id",
+            "stopped_at",
+            "definition_id",
+            "breached",
+        ),
         Index("ix_sla_clock_stopped", "stopped_at"),
     )
 

@@ -212,8 +212,13 @@ def _fetch(
     exprs: Sequence[str],
     where: str = "",
     params: dict[str, object] | None = None,
+    *,
+    chunked: bool = True,
 ) -> np.ndarray:
-    """Integer expressions of a table's rows as an (n, len(exprs)) int64 array."""
+    """Integer expressions of a table's rows as an (n, len(exprs)) int64 array.
+
+    ``chunked=False`` reads a SQLite table in one statement (for a read an index covers,
+    which id ranges would defeat)."""
     bind = session.get_bind()
     path = bind.url.database if bind.dialect.name == "sqlite" else None
     if not path or path == ":memory:" or params:
@@ -221,10 +226,12 @@ def _fetch(
             text(f"SELECT {', '.join(exprs)} FROM {table} {where}"), params or {}
         ).all()
         return np.array(rows, dtype=np.int64).reshape(-1, len(exprs))
-    return _fetch_sqlite(path, table, exprs, where)
+    return _fetch_sqlite(path, table, exprs, where, chunked=chunked)
 
 
-def _fetch_sqlite(path: str, table: str, exprs: Sequence[str], where: str) -> np.ndarray:
+def _fetch_sqlite(
+    path: str, table: str, exprs: Sequence[str], where: str, *, chunked: bool = True
+) -> np.ndarray:
     """SQLite fast path: id ranges read in parallel, each column as one group_concat text.
 
     group_concat builds the text inside SQLite, which runs without the GIL, and numpy
@@ -232,11 +239,20 @@ def _fetch_sqlite(path: str, table: str, exprs: Sequence[str], where: str) -> np
     One aggregate per column (all fed by the same scan, so in the same row order) avoids
     building a string per row.
     """
+    aggregates = ", ".join(f"group_concat({x})" for x in exprs)
+    if not chunked:
+        conn = sqlite3.connect(path)
+        try:
+            texts = conn.execute(f"SELECT {aggregates} FROM {table} {where}").fetchone()
+        finally:
+            conn.close()
+        if not texts[0]:
+            return np.zeros((0, len(exprs)), dtype=np.int64)
+        return np.stack([np.fromstring(t, dtype=np.int64, sep=",") for t in texts], axis=1)
     with sqlite3.connect(path) as conn:
         low, high = conn.execute(f"SELECT MIN(id), MAX(id) FROM {table}").fetchone()
     if low is None:
         return np.zeros((0, len(exprs)), dtype=np.int64)
-    aggregates = ", ".join(f"group_concat({x})" for x in exprs)
     cond = f"{where} AND" if where else "WHERE"
     sql = f"SELECT {aggregates} FROM {table} {cond} id >= ? AND id < ?"
 
@@ -317,16 +333,23 @@ class KpiColumns:
     def _load_all(self, session: Session) -> None:
         mark = self._mark(session)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            # The clocks read beside the incidents: both spend their time inside the driver.
+            # The clocks, then the small tables, read beside the incidents: each spends
+            # its time inside the driver, without the GIL.
             definitions = self._definitions(session)
             clocks = pool.submit(self._read_clocks, session.get_bind(), definitions)
+            small = pool.submit(self._load_small_apart, session.get_bind())
             raw = _fetch(session, "incident", _incident_exprs(self._sqlite(session)))
             self.incidents = _unpack_incidents(raw)
             self.incidents["business"] = _business_seconds(self.calendar, self.incidents)
             self._sort_incidents()
             self.clocks = clocks.result()
-        self._load_small(session)
+            small.result()
+        self._relink()
         self.loaded_until = mark
+
+    def _load_small_apart(self, bind: Engine | Connection) -> None:
+        with Session(bind) as session:
+            self._load_small(session, relink=False)
 
     def _mark(self, session: Session) -> dt.datetime | None:
         value = session.execute(select(func.max(Incident.updated_at))).scalar()
@@ -381,7 +404,9 @@ class KpiColumns:
                 if packed
                 else ("incident_id", _epoch_sql("stopped_at", is_sqlite), outcome)
             )
-            raw = _fetch(session, "sla_clock", exprs, where=where, params=params)
+            # One statement: the (stage, incident, stopped, definition, breached) index
+            # covers it, and id ranges would make SQLite read the table instead.
+            raw = _fetch(session, "sla_clock", exprs, where=where, params=params, chunked=False)
         if packed:
             incident, code = raw[:, 0] // _CLOCK_SHIFT, raw[:, 0] % _CLOCK_SHIFT
         else:
@@ -395,7 +420,7 @@ class KpiColumns:
             "target": np.where(known, target[np.minimum(definition, target.size - 1)], 0),
         }
 
-    def _load_small(self, session: Session) -> None:
+    def _load_small(self, session: Session, *, relink: bool = True) -> None:
         is_sqlite = self._sqlite(session)
         e = _epoch_sql
         sv = _fetch(
@@ -473,7 +498,8 @@ class KpiColumns:
         self.service_ids = np.array(
             session.scalars(select(Service.id).order_by(Service.id)).all(), dtype=np.int64
         )
-        self._relink()
+        if relink:
+            self._relink()
 
     def _relink(self) -> None:
         """Each clock and survey's position in the incident arrays (-1 when unknown)."""
