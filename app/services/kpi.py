@@ -611,17 +611,45 @@ def compute_kpis(
     cal = cols.calendar if calendar is None else calendar
     lo, hi = filt.bounds()
     now_s = _epoch(now) if now is not None else _epoch(dt.datetime.now(dt.UTC))
-    inc = cols.incidents
     mask = incident_mask(cols, filt)
-    sel = np.arange(inc["id"].size) if mask is None else np.flatnonzero(mask)
-    view = {k: v[sel] for k, v in inc.items()} if mask is not None else inc
+    view = period_view(cols, mask, lo - max(hi - lo, 0), hi)
+    return _report(cols, cal, filt, mask, view, now_s, "given" if calendar else cols.calendar_name)
+
+
+def period_view(
+    cols: KpiColumns, mask: np.ndarray | None, lo: int, hi: int
+) -> dict[str, np.ndarray]:
+    """The filtered incidents that can count in [lo, hi): opened before ``hi`` and not
+    ended before ``lo`` (rows with a missing or impossible open time stay, to be counted as
+    skipped). Every incident KPI of a period inside [lo, hi) reads only these rows."""
+    inc = cols.incidents
+    end = inc["end"]
+    keep = (inc["opened_at"] < hi) & ((end == NA) | (end >= lo))
+    if mask is not None:
+        keep &= mask
+    sel = np.flatnonzero(keep)
+    if sel.size == inc["id"].size:
+        return inc
+    return {k: v[sel] for k, v in inc.items()}
+
+
+def _report(
+    cols: KpiColumns,
+    cal: BusinessCalendar,
+    filt: KpiFilter,
+    mask: np.ndarray | None,
+    view: dict[str, np.ndarray],
+    now_s: int,
+    calendar_name: str,
+) -> KpiReport:
+    lo, hi = filt.bounds()
     length = max(hi - lo, 0)
     # The two periods side by side: numpy lets go of the GIL, so a second core halves the wait.
     with ThreadPoolExecutor(max_workers=1) as pool:
         before = pool.submit(_period, cols, cal, view, mask, filt, lo - length, lo, now_s)
         current = _period(cols, cal, view, mask, filt, lo, hi, now_s)
         previous = before.result()
-    return KpiReport(filt, current, previous, "given" if calendar else cols.calendar_name)
+    return KpiReport(filt, current, previous, calendar_name)
 
 
 def incident_mask(cols: KpiColumns, filt: KpiFilter) -> np.ndarray | None:
@@ -640,6 +668,19 @@ def _child_mask(child: dict[str, np.ndarray], mask: np.ndarray | None) -> np.nda
     if mask is None:
         return pos >= 0
     return (pos >= 0) & mask[np.maximum(pos, 0)]
+
+
+def child_rows(
+    child: dict[str, np.ndarray], mask: np.ndarray | None, column: str, lo: int, hi: int
+) -> np.ndarray:
+    """Indices of the child rows (clocks, surveys) with ``column`` in [lo, hi) whose incident
+    the filter keeps: the time test first, so the incident lookup touches only those."""
+    rows = np.flatnonzero(_within(child[column], lo, hi))
+    pos = child["pos"][rows]
+    ok = pos >= 0
+    if mask is not None:
+        ok &= mask[np.maximum(pos, 0)]
+    return rows[ok]
 
 
 def _period(
@@ -696,17 +737,17 @@ def _period(
 
     # SLA attainment.
     ck = cols.clocks
-    cm = _child_mask(ck, mask) & _within(ck["stopped_at"], lo, hi)
-    cm &= ck["target"] > 0
-    breached = ck["breached"]
+    rows = child_rows(ck, mask, "stopped_at", lo, hi)
+    target = ck["target"][rows]
+    breached = ck["breached"][rows]
 
     def attainment(m: np.ndarray) -> Rate:
         total = int(m.sum())
         return _rate(total - int((m & breached).sum()), total)
 
-    sla_all = attainment(cm)
-    sla_response = attainment(cm & (ck["target"] == 1))
-    sla_resolution = attainment(cm & (ck["target"] == 2))
+    sla_all = attainment(target > 0)
+    sla_response = attainment(target == 1)
+    sla_resolution = attainment(target == 2)
 
     daily = _daily(inc, lo, hi, now, skipped)
     availability = _availability(cols, filt, lo, hi, now)
@@ -724,7 +765,7 @@ def _period(
     emergency = _rate(int((raised & ch["emergency"]).sum()), int(raised.sum()))
 
     sv = cols.surveys
-    sm = _child_mask(sv, mask) & _within(sv["responded_at"], lo, hi)
+    sm = child_rows(sv, mask, "responded_at", lo, hi)
     csat = sv["csat"][sm]
     csat = csat[csat != NA]
     csat_rate = _rate(int((csat >= 4).sum()), int(csat.size))

@@ -28,9 +28,11 @@ from app.services.kpi import (
     Rate,
     _child_mask,
     _member,
+    _report,
     _within,
-    compute_kpis,
+    child_rows,
     incident_mask,
+    period_view,
 )
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -202,14 +204,20 @@ def compute_dashboard(
 ) -> Dashboard:
     """The headline report and every chart series for ``filt``."""
     now = now or dt.datetime.now(dt.UTC)
-    # The headline figures beside the series (numpy lets go of the GIL).
-    pool = ThreadPoolExecutor(max_workers=1)
-    headline = pool.submit(compute_kpis, cols, filt, now=now)
-    pool.shutdown(wait=False)
     lo, hi = filt.bounds()
+    mask = incident_mask(cols, filt)
+    # One view of the incidents for the headline (this period and the one before) and
+    # the series; the headline is computed beside the series (numpy lets go of the GIL).
+    view = period_view(cols, mask, lo - max(hi - lo, 0), hi)
+    now_s = int((now - _EPOCH).total_seconds())
+    pool = ThreadPoolExecutor(max_workers=1)
+    headline = pool.submit(
+        _report, cols, cols.calendar, filt, mask, view, now_s, cols.calendar_name
+    )
+    pool.shutdown(wait=False)
     buckets = buckets_for(lo, hi)
     n = len(buckets)
-    mask, inc = _view(cols, filt)
+    inc = view
 
     good = _resolved_good(inc, lo, hi)
     b = buckets.index(np.where(good, inc["resolved_at"], NA))
@@ -231,9 +239,10 @@ def compute_dashboard(
 
     # SLA attainment per assignment group, worst first.
     ck = cols.clocks
-    cm = _clock_mask(cols, mask, lo, hi)
-    group = cols.incidents["assignment_group_id"][np.maximum(ck["pos"], 0)][cm]
-    breached = ck["breached"][cm]
+    rows = child_rows(ck, mask, "stopped_at", lo, hi)
+    rows = rows[ck["target"][rows] > 0]
+    group = cols.incidents["assignment_group_id"][ck["pos"][rows]]
+    breached = ck["breached"][rows]
     by_group: list[GroupAttainment] = []
     if group.size:
         ids, inverse = np.unique(group, return_inverse=True)
@@ -254,12 +263,12 @@ def compute_dashboard(
 
     # CSAT and NPS by response time.
     sv = cols.surveys
-    sm = _child_mask(sv, mask)
-    sb = buckets.index(np.where(sm, sv["responded_at"], NA))
-    csat = sv["csat"]
+    sm = child_rows(sv, mask, "responded_at", lo, hi)
+    sb = buckets.index(sv["responded_at"][sm])
+    csat = sv["csat"][sm]
     has_csat = np.where(csat != NA, sb, -1)
     csat_rates = _rates(_per_bucket(np.where(csat >= 4, has_csat, -1), n), _per_bucket(has_csat, n))
-    nps = sv["nps"]
+    nps = sv["nps"][sm]
     has_nps = np.where(nps != NA, sb, -1)
     answers = _per_bucket(has_nps, n)
     promoters = _per_bucket(np.where(nps >= 9, has_nps, -1), n)
