@@ -261,6 +261,8 @@ class ChartCard(QFrame):
             axis = item.getAxis(name)
             axis.setPen(pg.mkPen(self.grid))
             axis.setTextPen(pg.mkPen(ink))
+            # Major ticks only: minor grid lines add clutter and most of the paint time.
+            axis.setStyle(maxTickLevel=0)
         item.showGrid(x=False, y=True, alpha=0.15)
 
     def dark(self) -> bool:
