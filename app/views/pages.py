@@ -29,6 +29,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "app.views.incident_queue",
     "app.views.changes_page",
     "app.views.kpi_dashboard",
+    "app.views.roster_page",
 )
 
 
