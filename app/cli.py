@@ -126,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="only changes in these states, e.g. --state Scheduled Implement (default: all)",
     )
 
+    scorecards = export_sub.add_parser(
+        "scorecards",
+        help="a vendor's review pack, or every vendor's scorecards without --vendor (.xlsx)",
+    )
+    _add_db(scorecards)
+    scorecards.add_argument(
+        "--period", required=True, metavar="PERIOD", help="YYYY-Qn (quarter) or YYYY-MM (month)"
+    )
+    scorecards.add_argument("--out", required=True, metavar="FILE.xlsx")
+    scorecards.add_argument("--vendor", metavar="NAME", help="one vendor's review pack")
+    scorecards.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
     roster = sub.add_parser("roster", help="on-call rosters")
     roster_sub = roster.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
     roster_export = roster_sub.add_parser(
@@ -270,7 +282,57 @@ def cmd_roster(args: argparse.Namespace) -> int:
     return {"export": cmd_roster_export}[args.roster_command](args)
 
 
-EXPORTS = {"incidents": cmd_export_incidents, "calendar": cmd_export_calendar}
+def cmd_export_scorecards(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.db import open_database
+    from app.services.kpi import KpiColumns
+    from app.services.progress import Progress
+    from app.services.review_pack import write_review_pack, write_summary
+    from app.services.scorecards import ScorecardError, parse_period
+    from app.services.vendors import vendor_by_name
+
+    if not args.out.lower().endswith(".xlsx"):
+        return _fail(f"--out must name an .xlsx file, not {args.out!r}")
+    folder = Path(args.out).resolve().parent
+    if not folder.is_dir():
+        return _fail(f"cannot write {args.out}: no folder {str(folder)!r}")
+    try:
+        period = parse_period(args.period)
+    except ScorecardError as exc:
+        return _fail(f"--period: {exc}")
+
+    def show(done: int, total: int, label: str) -> None:
+        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    progress = Progress(None if args.quiet else show)
+    database = open_database(args.db, create=False)
+    try:
+        with database.session() as session:
+            try:
+                vendor = vendor_by_name(session, args.vendor) if args.vendor else None
+                if not args.quiet:
+                    print("Loading the KPI columns", file=sys.stderr, flush=True)
+                cols = KpiColumns.load(session)
+                if vendor is None:
+                    summary = write_summary(session, cols, period, args.out, progress)
+                else:
+                    summary = write_review_pack(session, cols, vendor, period, args.out, progress)
+            except ScorecardError as exc:
+                return _fail(str(exc))
+            except OSError as exc:
+                return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+    finally:
+        database.dispose()
+    print(summary.line())
+    return 0
+
+
+EXPORTS = {
+    "incidents": cmd_export_incidents,
+    "calendar": cmd_export_calendar,
+    "scorecards": cmd_export_scorecards,
+}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
