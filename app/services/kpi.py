@@ -504,13 +504,22 @@ class KpiColumns:
     def _relink(self) -> None:
         """Each clock and survey's position in the incident arrays (-1 when unknown)."""
         ids = self.incidents["id"]
+        # Ids are nearly dense: a table from id to position beats a binary search per row.
+        top = int(ids[-1]) if ids.size else 0
+        table = None
+        if ids.size and ids[0] >= 0 and top < 4 * ids.size + 1024:
+            table = np.full(top + 1, -1, dtype=np.int64)
+            table[ids] = np.arange(ids.size)
         for child in (self.clocks, self.surveys):
             iid = child["incident_id"]
             if ids.size == 0:
                 child["pos"] = np.full(iid.size, -1, dtype=np.int64)
-                continue
-            pos = np.clip(np.searchsorted(ids, iid), 0, ids.size - 1)
-            child["pos"] = np.where(ids[pos] == iid, pos, -1)
+            elif table is not None:
+                inside = (iid >= 0) & (iid <= top)
+                child["pos"] = np.where(inside, table[np.clip(iid, 0, top)], -1)
+            else:
+                pos = np.clip(np.searchsorted(ids, iid), 0, ids.size - 1)
+                child["pos"] = np.where(ids[pos] == iid, pos, -1)
 
     def refresh(self, session: Session) -> int:
         """Fold in incidents updated since the last load; the other tables are reread."""
