@@ -581,6 +581,18 @@ def _days_text(first: dt.date, last: dt.date) -> str:
     return f"{first.day}–{last.day} {last:%b %Y}"
 
 
+def quality_columns(session: Session, now: dt.datetime) -> KpiColumns:
+    """The KPI columns :func:`quality_figures` needs: only its two weeks (and what they
+    touch), so Today stays light on a database of millions of incidents. The full column
+    cache is the KPI page's, read when that page is first opened."""
+    from app.services.kpi import KpiColumns
+
+    first, last = quality_period(now)
+    start = dt.datetime.combine(first - dt.timedelta(days=QUALITY_DAYS), dt.time(), dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return KpiColumns.load_window(session, start, end)
+
+
 def quality_period(now: dt.datetime) -> tuple[dt.date, dt.date]:
     """The last ``QUALITY_DAYS`` full UTC days before ``now``, as (first, last) day."""
     last = now.astimezone(dt.UTC).date() - dt.timedelta(days=1)

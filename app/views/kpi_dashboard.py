@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QPalette, QResizeEvent
@@ -31,10 +31,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.formatting import format_count
-from app.services.kpi import KpiFilter, KpiReport, Rate
 from app.views import ops
 from app.views.pages import Page, PageContext, PageHeader, register_page
 from app.views.widgets import scaled_font
+
+if TYPE_CHECKING:  # numpy and the KPI service load with the page's first figures
+    from app.services.kpi import KpiFilter, KpiReport
 
 #: Period choices: key -> words.
 PERIODS: dict[str, str] = {
@@ -173,6 +175,8 @@ TILES: tuple[tuple[str, str, str], ...] = (
 
 def tile_value(report_period: Any, key: str) -> tuple[float | None, str]:
     """The tile's number and a line of detail (counts behind it)."""
+    from app.services.kpi import Rate
+
     value = getattr(report_period, key)
     if key in ("mtta", "mttr", "mttr_business"):
         median = _hours(value.median)
@@ -324,6 +328,8 @@ class KpiDashboardPage(Page):
 
     def current_filter(self) -> KpiFilter:
         """The KPI filter the bar shows (dates are whole UTC days)."""
+        from app.services.kpi import KpiFilter
+
         if self.period_key() == "custom":
             start = self.from_edit.date().toPython()
             end = self.to_edit.date().toPython()

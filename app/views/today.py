@@ -28,6 +28,7 @@ from app.services.today import (
     QualityFigure,
     QualityFigures,
     TodayFigures,
+    quality_columns,
     quality_figures,
     today_figures,
 )
@@ -359,7 +360,7 @@ class TodayPage(Page):
                                 or self._quality_handle is not None)  # fmt: skip
 
     def _load_quality(self, generation: int, now: dt.datetime) -> None:
-        """Read the service-quality figures in a job of their own (KPI column cache)."""
+        """Read the service-quality figures in a job of their own (two weeks of columns)."""
         if self._quality_handle is not None and self._quality_handle.running:
             self._quality_handle.cancel()
         db = self.context.db
@@ -367,10 +368,9 @@ class TodayPage(Page):
             self.quality_period.setText(f"{self.quality.period_text} · updating…")
 
         def work(session, progress):
-            from app.services.kpi_cache import kpi_cache
             from app.services.kpi_targets import load_targets
 
-            cols = kpi_cache(db).columns(session)
+            cols = quality_columns(session, now)
             progress.check()
             return quality_figures(cols, now, load_targets(session))
 

@@ -423,3 +423,33 @@ def test_every_kpi_matches_pandas_on_demo_data(demo, data, start_day, length):
         pandas_kpis(frames, filt, ANCHOR, cols.calendar, previous=True),
         "previous",
     )
+
+
+@pytest.fixture(scope="module")
+def demo_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kpi-window") / "demo.db"
+    create_demo_database(str(path), incidents=3000, seed=12, anchor=ANCHOR)
+    return path
+
+
+@pytest.mark.parametrize("days", [7, 14])
+def test_a_window_load_gives_the_same_figures_for_periods_inside_it(demo_path, days):
+    database = open_database(str(demo_path))
+    end_day = ANCHOR.date() - dt.timedelta(days=1)
+    first = end_day - dt.timedelta(days=days - 1)
+    filt = KpiFilter(first, end_day)
+    lo = dt.datetime.combine(first - dt.timedelta(days=days), dt.time(), UTC)
+    hi = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time(), UTC)
+    with database.session() as s:
+        whole = KpiColumns.load(s)
+        window = KpiColumns.load_window(s, lo, hi)
+    assert window.incidents["id"].size < whole.incidents["id"].size
+    assert compute_kpis(window, filt, now=ANCHOR) == compute_kpis(whole, filt, now=ANCHOR)
+
+
+def test_a_window_load_works_on_both_databases(any_db):
+    save(any_db, *three_incidents())
+    with any_db.session() as s:
+        whole = KpiColumns.load(s, OFFICE)
+        window = KpiColumns.load_window(s, at(1), at(31) + dt.timedelta(days=1), OFFICE)
+    assert compute_kpis(window, OCTOBER, now=NOW) == compute_kpis(whole, OCTOBER, now=NOW)

@@ -333,6 +333,18 @@ def quality(any_db):
         return quality_figures(cols, NOW, load_targets(session)), report
 
 
+def test_quality_reads_only_its_two_weeks_and_gets_the_same_figures(any_db):
+    from app.services.today import quality_columns
+
+    sample_data.fill(any_db)
+    add_quality_data(any_db)
+    with any_db.session() as session:
+        targets = load_targets(session)
+        whole = KpiColumns.load(session)
+        window = quality_columns(session, NOW)
+        assert quality_figures(window, NOW, targets) == quality_figures(whole, NOW, targets)
+
+
 def test_quality_covers_the_last_seven_full_utc_days(quality):
     figures, _report = quality
     assert (figures.first_day, figures.last_day) == (dt.date(2026, 11, 16), dt.date(2026, 11, 22))
