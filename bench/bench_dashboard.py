@@ -4,8 +4,8 @@ python -m bench.bench_dashboard --db PATH   # PATH is read (and upgraded if it i
 
 * ``dashboard_open_cold_seconds``: a new page on a database whose KPI columns are not
   loaded yet, from ``activate()`` to every chart painted.
-* ``dashboard_open_warm_seconds``: the same once the columns are cached (the Today page
-  loads them in the background at start-up, so this is what a user normally sees).
+* ``dashboard_open_warm_seconds``: the same once the columns are cached (any later visit
+  to the page in the same session).
 * ``dashboard_filter_*``: a filter change (period, service, group, vendor, priority) to
   every chart repainted, over random filters; ``dashboard_compute_vs_pandas_ratio`` is
   the computation alone against pandas computing the headline KPIs of the same filters
