@@ -2,8 +2,11 @@
 
 python -m bench.bench_dashboard --db PATH   # PATH is read (and upgraded if it is older)
 
-* ``dashboard_open_cold_seconds``: a new page on a database whose KPI columns are not
-  loaded yet, from ``activate()`` to every chart painted.
+* ``dashboard_open_first_seconds``: a new page on a database whose KPI columns were never
+  read, from ``activate()`` to every chart painted (the columns are read in full, then
+  kept on disk).
+* ``dashboard_open_cold_seconds``: the same in a new session (no columns in memory): they
+  come from the copy on disk, with what changed since folded in.
 * ``dashboard_open_warm_seconds``: the same once the columns are cached (any later visit
   to the page in the same session).
 * ``dashboard_filter_*``: a filter change (period, service, group, vendor, priority) to
@@ -78,9 +81,20 @@ def main(db_path: str) -> None:
             latest = session.scalar(select(func.max(Incident.opened_at)))
         now = latest.replace(tzinfo=dt.UTC) if latest.tzinfo is None else latest
 
-        page, cold = _open(app, db, now)
-        emit("dashboard_open_cold_seconds", round(cold, 3))
+        os.environ["SERVICEDECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="servicedeck-kpi-")
+        page, first = _open(app, db, now)
+        emit("dashboard_open_first_seconds", round(first, 3))
         page.close()
+        cache = kpi_cache(db)
+        if cache.saver is not None:
+            cache.saver.join()
+        cold = []
+        for _ in range(3):
+            cache.clear()
+            page, seconds = _open(app, db, now)
+            cold.append(seconds)
+            page.close()
+        emit("dashboard_open_cold_seconds", round(statistics.median(cold), 3))
         warm = []
         for _ in range(3):
             page, seconds = _open(app, db, now)

@@ -9,6 +9,14 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.fixture(autouse=True)
+def kpi_cache_dir(tmp_path, monkeypatch):
+    """Stored KPI columns go to the test's folder, never the user's cache."""
+    folder = tmp_path / "kpi-cache"
+    monkeypatch.setenv("SERVICEDECK_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def db(tmp_path):
     """An empty, migrated SQLite database in a temporary folder."""

@@ -17,6 +17,7 @@ import time
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.services import kpi_store
 from app.services.kpi import KpiColumns
 
 #: Columns older than this (seconds) are refreshed before use.
@@ -26,8 +27,10 @@ MAX_AGE = 60.0
 class KpiCache:
     """The KPI columns of one database, loaded on first use and refreshed when stale."""
 
-    def __init__(self, max_age: float = MAX_AGE) -> None:
+    def __init__(self, max_age: float = MAX_AGE, *, persist: bool = True) -> None:
         self.max_age = max_age
+        self.persist = persist
+        self.saver: threading.Thread | None = None
         self._lock = threading.Lock()
         self._columns: KpiColumns | None = None
         self._loaded_at = 0.0
@@ -40,10 +43,19 @@ class KpiCache:
         return self._columns is not None and time.monotonic() - self._loaded_at <= self.max_age
 
     def columns(self, session: Session, *, force: bool = False) -> KpiColumns:
-        """A snapshot no older than ``max_age`` (``force``: refreshed now)."""
+        """A snapshot no older than ``max_age`` (``force``: refreshed now).
+
+        The first snapshot comes from the copy kept on disk when it still describes the
+        database (see :mod:`app.services.kpi_store`), else from a full read, which is then
+        kept on disk in the background for the next session.
+        """
         with self._lock:
             if self._columns is None:
-                self._columns = KpiColumns.load(session)
+                restored = kpi_store.restore(session) if self.persist else None
+                if restored is None:
+                    restored = KpiColumns.load(session)
+                    self._save_later(session, restored)
+                self._columns = restored
             elif force or time.monotonic() - self._loaded_at > self.max_age:
                 fresh = copy.copy(self._columns)
                 fresh.incidents = dict(self._columns.incidents)
@@ -54,6 +66,17 @@ class KpiCache:
             self._loaded_at = time.monotonic()
             _give_back_memory()
             return self._columns
+
+    def _save_later(self, session: Session, cols: KpiColumns) -> None:
+        """Keep a full read on disk, on a thread of its own (it takes a fraction of a second)."""
+        if not self.persist:
+            return
+        path = kpi_store.store_path(session)
+        owner = kpi_store.identity(session)
+        self.saver = threading.Thread(
+            target=kpi_store.save, args=(cols, path, owner), name="kpi-store", daemon=True
+        )
+        self.saver.start()
 
     def snapshot(self, session: Session) -> KpiColumns:
         """The snapshot held now, fresh or not; loaded first when there is none.
