@@ -30,6 +30,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "app.views.changes_page",
     "app.views.kpi_dashboard",
     "app.views.roster_page",
+    "app.views.vendors_page",
 )
 
 
