@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Stored KPI columns never go to the user's cache, even from module-wide fixtures.
+os.environ["SERVICEDECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="servicedeck-test-kpi-")
 
 
 @pytest.fixture(autouse=True)

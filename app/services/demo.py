@@ -2165,9 +2165,25 @@ def create_demo_database(
             for suffix in ("", "-wal", "-shm"):
                 Path(database.url.database + suffix).unlink(missing_ok=True)
         raise
+    _keep_kpi_columns(database, progress)
     summary = DemoSummary(database.describe(), counts, time.perf_counter() - began)
     database.dispose()
     return summary
+
+
+def _keep_kpi_columns(database: Database, progress: Callable[[str], None] | None) -> None:
+    """Read the new data's KPI columns once and keep them on disk, as opening the KPI page
+    would, so the first visit to that page does not wait for them."""
+    from app.services import kpi_store
+    from app.services.kpi import KpiColumns
+
+    if progress:
+        progress("Preparing the KPI columns")
+    with database.session() as session:
+        path = kpi_store.store_path(session)
+        if path is None:
+            return
+        kpi_store.save(KpiColumns.load(session), path, kpi_store.identity(session))
 
 
 __all__ = ["DemoError", "DemoSummary", "create_demo_database", "default_anchor"]

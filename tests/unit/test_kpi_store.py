@@ -115,3 +115,14 @@ def test_the_cache_writes_a_full_read_and_the_next_session_restores_it(demo):
         again = second.columns(s)
     assert second.saver is None  # restored, not read again
     same(again, cols)
+
+
+def test_a_new_demo_database_opens_the_kpi_page_from_its_stored_columns(tmp_path):
+    path = tmp_path / "fresh.db"
+    create_demo_database(str(path), incidents=300, seed=2, anchor=ANCHOR)
+    database = open_database(str(path))
+    with database.session() as s:
+        assert kpi_store.store_path(s).exists()
+        restored = kpi_store.restore(s)
+        same(restored, KpiColumns.load(s))
+    database.dispose()
