@@ -28,7 +28,18 @@ from pathlib import Path
 
 FLOOR = "import PySide6.QtWidgets, sqlalchemy, pyqtgraph, openpyxl"
 #: Area benchmarks run after the foundation's, in this order, when their module exists.
-AREAS = ("queue", "sla", "export", "kpi", "dashboard", "conflicts", "oncall", "calendar", "roster", "scorecards")
+AREAS = (
+    "queue",
+    "sla",
+    "export",
+    "kpi",
+    "dashboard",
+    "conflicts",
+    "oncall",
+    "calendar",
+    "roster",
+    "scorecards",
+)
 
 
 def emit(name: str, value: object) -> None:

@@ -434,9 +434,7 @@ class KpiColumns:
             if window is not None:
                 where += " AND stopped_at >= :lo AND stopped_at < :hi"
                 lo, hi = window
-                params = (
-                    {"lo": _iso(lo), "hi": _iso(hi)} if is_sqlite else {"lo": lo, "hi": hi}
-                )
+                params = {"lo": _iso(lo), "hi": _iso(hi)} if is_sqlite else {"lo": lo, "hi": hi}
             if incident_ids is not None:
                 ids = [int(i) for i in incident_ids]
                 if is_sqlite:
