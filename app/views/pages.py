@@ -31,6 +31,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "app.views.kpi_dashboard",
     "app.views.roster_page",
     "app.views.vendors_page",
+    "app.views.audit_page",
 )
 
 
