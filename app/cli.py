@@ -67,6 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations to a database")
     _add_db(upgrade)
+    db_init = db_sub.add_parser(
+        "init", help="a shared PostgreSQL database: migrations, group roles and their GRANTs"
+    )
+    _add_db(db_init)
+    db_init.add_argument("--admin-user", metavar="NAME", help="also add this user as admin")
+    for action, what in (("add-user", "give a user (created if new) a role"),
+                         ("remove-user", "take a role (default: every role) from a user")):  # fmt: skip
+        user_cmd = db_sub.add_parser(action, help=what)
+        _add_db(user_cmd)
+        user_cmd.add_argument("--user", required=True, metavar="NAME")
+        user_cmd.add_argument(
+            "--role", required=action == "add-user", metavar="ROLE",
+            help="viewer, agent, change_manager, service_manager or admin",
+        )  # fmt: skip
+        if action == "add-user":
+            user_cmd.add_argument(
+                "--password-prompt", action="store_true", help="ask for the user's password"
+            )
 
     export = sub.add_parser("export", help="write data to files")
     export_sub = export.add_subparsers(dest="export_command", metavar="WHAT", required=True)
@@ -178,9 +196,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_roles(args: argparse.Namespace) -> int:
+    from app.db import roles
+
+    if args.db_command == "init":
+        print(roles.init_database(args.db, admin_user=args.admin_user))
+    elif args.db_command == "remove-user":
+        print(roles.remove_user(args.db, args.user, args.role))
+    else:
+        roles.normalise_role(args.role)  # an unknown role fails before any prompt
+        password = None
+        if args.password_prompt:
+            import getpass
+
+            password = getpass.getpass(f"Password for {args.user}: ")
+            if password != getpass.getpass("Again: "):
+                return _fail("the two passwords differ; nothing was changed")
+        print(roles.add_user(args.db, args.user, args.role, password=password))
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from app.db import migrate, open_database
 
+    if args.db_command != "upgrade":
+        return cmd_db_roles(args)
     database = open_database(args.db, upgrade=False)
     try:
         before, after = migrate.upgrade(database.engine)
