@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFileDialog,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
@@ -368,9 +369,19 @@ class VendorsPage(Page):
         self.export_button.setMenu(menu)
         self.export_button.setEnabled(False)
         self.header.actions_layout.addWidget(self.export_button)
+        self.new_vendor_button = QPushButton("New vendor…")
+        self.new_vendor_button.setObjectName("newVendor")
+        self.new_vendor_button.clicked.connect(lambda: self.new_vendor())
+        self.edit_vendor_button = QPushButton("Edit vendor…")
+        self.edit_vendor_button.setObjectName("editVendor")
+        self.edit_vendor_button.setToolTip(
+            "Contacts, contracts, SLA targets and credit rules (or double-click a vendor)"
+        )
+        self.edit_vendor_button.clicked.connect(lambda: self.edit_vendor())
 
         self.table = VendorTable()
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(self._double_clicked)
         self.empty = QLabel()
         self.empty.setObjectName("empty")
         self.empty.setWordWrap(True)
@@ -379,6 +390,11 @@ class VendorsPage(Page):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        vendor_buttons = QHBoxLayout()
+        vendor_buttons.addWidget(self.new_vendor_button)
+        vendor_buttons.addWidget(self.edit_vendor_button)
+        vendor_buttons.addStretch(1)
+        left_layout.addLayout(vendor_buttons)
         left_layout.addWidget(self.table, 1)
         left_layout.addWidget(self.empty)
 
@@ -609,6 +625,35 @@ class VendorsPage(Page):
         """Read the list and the shown vendor's scorecard again (after a save)."""
         vendor = self.data.card.vendor_id if self.data else self.selected_vendor()
         self._wanted_vendor = vendor
+        self.refresh()
+
+    # Vendors, contacts and contracts
+
+    def new_vendor(self):
+        """Open the vendor editor on a new vendor; the list is read again after each save."""
+        return self.edit_vendor(None, new=True)
+
+    def edit_vendor(self, vendor_id: int | None = None, new: bool = False):
+        """Open the vendor editor (:mod:`app.views.vendor_editor`) on ``vendor_id`` (default:
+        the selected vendor)."""
+        from app.views.vendor_editor import open_vendor_editor
+
+        if not new and vendor_id is None:
+            vendor_id = self.selected_vendor()
+            if vendor_id is None:
+                return None
+        editor = open_vendor_editor(self, self.context.db, vendor_id, clock=self.context.clock)
+        if not getattr(editor, "page_connected", False):
+            editor.saved.connect(self._vendor_saved)
+            editor.page_connected = True
+        return editor
+
+    def _double_clicked(self, index) -> None:
+        if index.column() == NAME:
+            self.edit_vendor(self.table.vendor_at(index.row()))
+
+    def _vendor_saved(self, vendor_id: int) -> None:
+        self._wanted_vendor = vendor_id
         self.refresh()
 
     # Comparison
