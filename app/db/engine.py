@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import audit, migrate
+from app.db import audit, migrate, notify
 from app.db.errors import DatabaseUnavailable, NotADatabase
 from app.db.url import describe, resolve_url, sqlite_path
 
@@ -41,6 +41,8 @@ class Database:
     def __post_init__(self) -> None:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         audit.install(self.sessions)
+        # Every writer announces its commits to the other consoles (PostgreSQL only).
+        notify.install(self.sessions)
 
     @property
     def backend(self) -> str:

@@ -1,0 +1,163 @@
+"""Live updates in the window: pushed changes refresh the queue; a lost server shows a banner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from sqlalchemy import update
+
+from app.db import notify, open_database
+from app.models import Incident
+from app.views.live import BANNER_TEXT, LiveBridge
+from tests import sample_data
+from tests.gui.test_incident_queue import numbers, show_queue, wait_count
+from tests.pgserver import start_server
+
+
+def test_a_sqlite_window_has_no_bridge_and_keeps_polling(qtbot, window):
+    assert window.live is None
+    assert window.banner.isHidden()
+    queue = show_queue(qtbot, window)
+    assert not queue._live_push
+
+
+def priority_of(queue, number: str) -> int | None:
+    rows = [queue.model.row_at(r) for r in range(queue.model.rowCount())]
+    return next((row.priority for row in rows if row is not None and row.number == number), None)
+
+
+@pytest.fixture
+def pg_window(open_window, pg_db):
+    sample_data.fill(pg_db)
+    window = open_window(pg_db)
+    assert window.live is not None
+    return window
+
+
+@pytest.mark.pg
+def test_a_commit_in_another_console_shows_in_the_queue_within_2_s(qtbot, pg_window):
+    window = pg_window
+    qtbot.waitUntil(lambda: window.live.connected is True, timeout=10_000)
+    assert "live" in window.live_label.text()
+    queue = show_queue(qtbot, window)
+    wait_count(qtbot, queue, 9)
+    assert queue._live_push
+    queue.poll()  # polling is off: this does nothing
+    assert not queue._polling
+
+    other = open_database(window.db.url)  # console A
+    notify.install(other.sessions)
+    try:
+        timings = []
+        for n in range(3):
+            number = f"INC2{n:02d}"
+            start = time.perf_counter()
+            with other.transaction() as session:
+                session.add(
+                    Incident(
+                        number=number,
+                        short_description="Printer on fire",
+                        priority=2,
+                        state="New",
+                        opened_at=sample_data.NOW - dt.timedelta(minutes=5),
+                    )
+                )
+            qtbot.waitUntil(lambda number=number: number in numbers(queue), timeout=2_000)
+            timings.append(time.perf_counter() - start)
+        wait_count(qtbot, queue, 12)
+        # An update to a shown incident (by an ORM save) shows too.
+        first = queue.model.row_at(0)
+        start = time.perf_counter()
+        with other.transaction() as session:
+            session.get(Incident, first.id).short_description = "Edited elsewhere"
+        qtbot.waitUntil(
+            lambda: queue.model.row_at(0).short_description == "Edited elsewhere", timeout=2_000
+        )
+        timings.append(time.perf_counter() - start)
+        # A DML statement through a session announces "the incident table changed".
+        start = time.perf_counter()
+        with other.transaction() as session:
+            session.execute(update(Incident).where(Incident.number == "INC200").values(priority=1))
+        qtbot.waitUntil(lambda: priority_of(queue, "INC200") == 1, timeout=2_000)
+        timings.append(time.perf_counter() - start)
+    finally:
+        other.dispose()
+    print(
+        "\ncommit in console A -> queue of console B re-read: "
+        + ", ".join(f"{t * 1000:.0f} ms" for t in timings)
+    )
+    assert max(timings) < 2.0
+
+
+def test_the_banner_follows_the_connection(qtbot, open_window, db):
+    window = open_window(db)
+    bridge = LiveBridge(db, window)  # no listener started: states are fed by hand
+    bridge.connection_lost.connect(window.banner.connection_lost)
+    bridge.connection_back.connect(window.banner.connection_back)
+    bridge.state_changed.connect(window._live_state)
+    heard: list[tuple[str, list]] = []
+    bridge.records_changed.connect(lambda table, ids: heard.append((table, ids)))
+
+    bridge._state.emit(True)
+    qtbot.waitUntil(lambda: bridge.connected is True)
+    assert window.banner.isHidden()
+    assert not heard
+
+    bridge._state.emit(False)
+    qtbot.waitUntil(lambda: window.banner.isVisible())
+    assert window.banner.text() == BANNER_TEXT
+    assert "disconnected" in window.live_label.text()
+
+    bridge._state.emit(True)
+    qtbot.waitUntil(lambda: window.banner.isHidden())
+    assert "connected" in window.live_label.text()
+    assert heard == [("*", [])]
+
+
+def test_notifications_close_together_are_merged(qtbot, db):
+    bridge = LiveBridge(db)
+    heard: list[tuple[str, list]] = []
+    bridge.records_changed.connect(lambda table, ids: heard.append((table, ids)))
+    bridge._incoming.emit(notify.Change("incident", (3, 1)))
+    bridge._incoming.emit(notify.Change("incident", (2,)))
+    bridge._incoming.emit(notify.Change("roster_shift", None))
+    bridge._incoming.emit(notify.Change("roster_shift", (5,)))
+    qtbot.waitUntil(lambda: len(heard) == 2)
+    assert sorted(heard) == [("incident", [1, 2, 3]), ("roster_shift", [])]
+    bridge.deleteLater()
+
+
+@pytest.mark.pg
+def test_a_restarted_server_shows_the_banner_then_a_save_succeeds(qtbot, open_window):
+    server = start_server()
+    try:
+        database = open_database(server.create_database("live_restart"))
+        sample_data.fill(database)
+        window = open_window(database)
+        qtbot.waitUntil(lambda: window.live.connected is True, timeout=10_000)
+        queue = show_queue(qtbot, window)
+        wait_count(qtbot, queue, 9)
+
+        server._run("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")
+        qtbot.waitUntil(window.banner.isVisible, timeout=5_000)
+        assert "disconnected" in window.live_label.text()
+        options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {server.root}"
+        server._run(
+            "pg_ctl", "-D", str(server.data), "-o", options, "-l", str(server.root / "log"),
+            "-w", "-t", "60", "start",
+        )  # fmt: skip
+        qtbot.waitUntil(window.banner.isHidden, timeout=15_000)
+        assert window.live.listener.reconnects == 1
+
+        # A save after the reconnection succeeds, and the queue hears of it.
+        with database.transaction() as session:
+            session.get(Incident, queue.model.row_at(0).id).short_description = "After restart"
+        qtbot.waitUntil(
+            lambda: queue.model.row_at(0).short_description == "After restart", timeout=3_000
+        )
+        window.close()
+        database.dispose()
+    finally:
+        server.stop()
