@@ -567,6 +567,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted")
+    except Exception as exc:
+        refused = _refused_right(exc, getattr(args, "db", None))
+        if refused is None:
+            raise
+        return _fail(refused)
+
+
+def _refused_right(exc: BaseException, db: str | None) -> str | None:
+    """The database refused a write for a missing right: which one, in a sentence; else None."""
+    from app.db.roles import missing_right
+
+    error: BaseException | None = exc
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if missing_right(error) is not None:
+            return missing_right(error, _roles_of_user(db))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _roles_of_user(db: str | None) -> frozenset[str] | None:
+    """The Servicedeck roles of the user of ``db`` (None when they cannot be read)."""
+    from app.db.engine import make_engine
+    from app.db.roles import roles_of
+    from app.db.url import resolve_url
+
+    try:
+        engine = make_engine(resolve_url(db))
+        try:
+            with engine.connect() as conn:
+                return roles_of(conn)
+        finally:
+            engine.dispose()
+    except Exception:  # only to word the message; the refusal itself is what matters
+        return None
 
 
 if __name__ == "__main__":

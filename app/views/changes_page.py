@@ -381,6 +381,18 @@ class ChangesPage(Page):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
 
+    def set_role(self, roles) -> None:
+        """Turn off what the signed-in role may not do (the database refuses it anyway)."""
+        from app.views.permissions import allow
+
+        allow(
+            roles,
+            {
+                "edit_change": [self.new_button, *self.new_actions.values()],
+                "run_cab": [self.cab_button],
+            },
+        )
+
     def _build_filter_bar(self) -> None:
         self.filter_bar = QWidget()
         bar = QHBoxLayout(self.filter_bar)

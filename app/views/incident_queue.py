@@ -493,6 +493,8 @@ class IncidentQueuePage(Page):
         self._applying = False
         self._detail_generation = 0
         self._polling = False
+        #: True when the window pushes other consoles' changes (PostgreSQL): no polling.
+        self._live_push = False
         self._pending_view: int | None = None
         self.watcher = ChangeWatcher(self.db.engine)
         self.model = IncidentTableModel(self.db, self, context.clock, self)
@@ -573,6 +575,18 @@ class IncidentQueuePage(Page):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
+
+    def set_role(self, roles) -> None:
+        """Turn off what the signed-in role may not do (the database refuses it anyway)."""
+        from app.views.permissions import allow
+
+        allow(
+            roles,
+            {
+                "edit_incident": [self.new_button, *self.bulk_buttons.values()],
+                "save_view": [self.save_view_button],
+            },
+        )
 
     def _build_sidebar(self) -> None:
         self.sidebar = QWidget()
@@ -1371,9 +1385,29 @@ class IncidentQueuePage(Page):
 
     # Live updates
 
+    #: Tables whose changes alter what the queue shows ("*": anything may have changed).
+    LIVE_TABLES = frozenset({"incident", "sla_clock", "*"})
+
+    def set_live_push(self, on: bool) -> None:
+        """Changes are pushed by the window (``live_records_changed``), so stop polling."""
+        self._live_push = on
+
+    def live_records_changed(self, table: str, ids: list) -> None:
+        """Records of ``table`` changed (``ids``, or any when empty): re-read the rows on hand."""
+        if table not in self.LIVE_TABLES or not self._activated:
+            return
+        if self.model.loading or self.model.counting:
+            # A read is under way and may predate the change: ask again once it is done.
+            QTimer.singleShot(200, self, lambda: self.live_records_changed(table, ids))
+            return
+        self.model.refresh()
+        shown = self.detail.incident_id
+        if shown is not None and (not ids or table != "incident" or shown in ids):
+            self.load_detail(shown)
+
     def poll(self) -> None:
         """Ask (in the background) whether the database changed; if so, refresh what is shown."""
-        if self._polling:
+        if self._polling or self._live_push:
             return
         self._polling = True
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 from sqlalchemy.engine import URL
@@ -31,7 +32,9 @@ from app.services.formatting import format_time
 from app.services.users import current_username, identity_for, role_label
 from app.views import ops
 from app.views.icons import icon
+from app.views.live import ConnectionBanner, LiveBridge
 from app.views.pages import Page, PageContext, PageSpec, registered_pages
+from app.views.permissions import WindowRole
 from app.views.theme import DANGER_TEXT, GOOD_TEXT
 
 SETTINGS_ORGANIZATION = "Servicedeck"
@@ -79,6 +82,8 @@ class MainWindow(QMainWindow):
             page_keys=frozenset(spec.key for spec in self.specs),
         )
         self.pages: dict[str, Page] = {}
+        #: The signed-in database user's role: pages follow it (app/views/permissions.py).
+        self.permissions = WindowRole(self, db)
         self.setWindowTitle(f"{APP_NAME} — {db.describe()}")
         self.setMinimumSize(QSize(800, 500))
 
@@ -108,7 +113,21 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.sidebar)
         layout.addWidget(line)
         layout.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
+        self.banner = ConnectionBanner()
+        outer = QWidget()
+        outer_layout = QVBoxLayout(outer)
+        outer_layout.setContentsMargins(0, 0, 0, 0)
+        outer_layout.setSpacing(0)
+        outer_layout.addWidget(self.banner)
+        outer_layout.addWidget(central, 1)
+        self.setCentralWidget(outer)
+        # PostgreSQL: other consoles' writes are pushed (LISTEN/NOTIFY); SQLite pages poll.
+        self.live = LiveBridge.for_database(db, self)
+        if self.live is not None:
+            self.live.connection_lost.connect(self.banner.connection_lost)
+            self.live.connection_back.connect(self.banner.connection_back)
+            self.live.state_changed.connect(self._live_state)
+            self.live.start()
 
         self._build_status_bar()
         self._build_menus()
@@ -129,6 +148,9 @@ class MainWindow(QMainWindow):
         self.database_label.setToolTip("The database this window shows")
         self.user_label = QLabel(self._identity_text())
         self.user_label.setObjectName("userLabel")
+        self.permissions.changed.connect(
+            lambda _roles: self.user_label.setText(self._identity_text())
+        )
         self.live_label = QLabel()
         self.live_label.setObjectName("liveLabel")
         self._set_live("connecting…", None)
@@ -205,9 +227,12 @@ class MainWindow(QMainWindow):
         if page is None:
             spec = next(spec for spec in self.specs if spec.key == key)
             page = spec.factory(self.context)
+            self.permissions.attach(page)
             page.loaded.connect(self._page_loaded)
             page.load_failed.connect(self._page_failed)
             page.navigate.connect(self.navigate)
+            if self.live is not None:
+                self.live.attach(page)
             self.pages[key] = page
             self.stack.addWidget(page)
         return page
@@ -252,6 +277,9 @@ class MainWindow(QMainWindow):
     # Status bar
 
     def _identity_text(self) -> str:
+        signed_in = self.permissions.status_text()  # "alex · agent" on a shared database
+        if signed_in is not None:
+            return signed_in
         identity = self.db.identity
         return f"{identity.display_name} ({role_label(identity.role)})"
 
@@ -261,13 +289,23 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _page_loaded(self) -> None:
-        self._set_live(f"connected · read at {format_time(self._clock())}", GOOD_TEXT)
+        pushed = " · live" if self.live is not None and self.live.connected else ""
+        self._set_live(f"connected · read at {format_time(self._clock())}{pushed}", GOOD_TEXT)
         self.live_label.setToolTip("When the page last read the database")
 
     @Slot(str)
     def _page_failed(self, message: str) -> None:
         self._set_live("last read failed", DANGER_TEXT)
         self.live_label.setToolTip(message)
+
+    @Slot(bool)
+    def _live_state(self, connected: bool) -> None:
+        if connected:
+            self._set_live(f"connected · live since {format_time(self._clock())}", GOOD_TEXT)
+            self.live_label.setToolTip("Other consoles' changes show here as they are saved")
+        else:
+            self._set_live("disconnected · reconnecting…", DANGER_TEXT)
+            self.live_label.setToolTip("The server cannot be reached; retrying by itself")
 
     def _load_identity(self) -> None:
         username = current_username()
@@ -283,7 +321,7 @@ class MainWindow(QMainWindow):
         ).run_in_background()
 
     def _identity_loaded(self, identity: Identity | None) -> None:
-        if identity is not None:
+        if identity is not None and self.permissions.user is None:  # a database user wins
             self.db.identity = identity
             self.user_label.setText(self._identity_text())
 
@@ -324,6 +362,7 @@ class MainWindow(QMainWindow):
         if self._load_identity_later:
             self._load_identity_later = False
             self._load_identity()
+            self.permissions.load()
             if self.sla_refresher is not None:
                 self.sla_refresher.start()
 
@@ -346,7 +385,10 @@ class MainWindow(QMainWindow):
 
         dialog = ConnectDialog(app_settings() if self.persist else None, self)
         if dialog.exec() == ConnectDialog.DialogCode.Accepted:
-            self.open_other_database(dialog.url())
+            if dialog.opened is not None:  # the dialog has signed in already
+                self.switch_to(dialog.opened)
+            else:
+                self.open_other_database(dialog.url())
 
     def open_other_database(self, value: str | URL, *, create: bool = True) -> ops.OpHandle:
         """Open ``value`` in the background; on success this window is replaced by one on it.
@@ -410,6 +452,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
         if self.sla_refresher is not None:
             self.sla_refresher.stop()
+        if self.live is not None:
+            self.live.stop()
         self._save()
         super().closeEvent(event)
         if self.owns_db:

@@ -54,6 +54,13 @@ def error_box(
         parent = None
     box = QMessageBox(parent)
     box.setWindowTitle(APP_NAME)
+    refused = _refused_right(parent, exc)
+    if refused is not None:
+        # The database refused a write the role has no right to: say which right.
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setText(refused)
+        box.setInformativeText("Nothing was changed.")
+        return box
     if isinstance(exc, DatabaseError):
         box.setIcon(QMessageBox.Icon.Warning)
         box.setText(str(exc))
@@ -67,6 +74,13 @@ def error_box(
     )
     box.setDetailedText(details or "".join(traceback.format_exception(exc)))
     return box
+
+
+def _refused_right(parent: QWidget | None, exc: BaseException) -> str | None:
+    """The "which right is missing" sentence when the database refused a write, else None."""
+    from app.views.permissions import refused_sentence
+
+    return refused_sentence(parent, exc)
 
 
 def show_error(parent: QWidget | None, exc: BaseException, details: str | None = None) -> None:

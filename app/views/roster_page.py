@@ -773,6 +773,23 @@ class RosterPage(Page):
             seen.setdefault(p.id, p.name)
         return sorted(seen.items(), key=lambda item: item[1].lower())
 
+    def set_role(self, roles) -> None:
+        """Turn off what the signed-in role may not do (the database refuses it anyway)."""
+        from app.views.permissions import allow
+
+        allow(
+            roles,
+            {
+                "edit_roster": [
+                    self.template_button,
+                    self.build_button,
+                    self.save_draft_button,
+                    self.overrides.new_button,
+                    self.overrides.remove_button,
+                ]
+            },
+        )
+
     def _editable(self) -> bool:
         if self.view is None or self.schedule_id is None:
             return False

@@ -50,7 +50,7 @@ class SlaRefresher(QObject):
 
     def run_now(self) -> None:
         """Recompute now, unless a recompute is still running."""
-        if self.busy:
+        if self.busy or not self.allowed():
             return
         self.busy = True
         now = self.clock()
@@ -61,6 +61,11 @@ class SlaRefresher(QObject):
             success=self._done,
             commit=True,
         ).failure(self._failed).cancelled(self._idle).run_in_background()
+
+    def allowed(self) -> bool:
+        """Whether the signed-in role may write SLA clocks (SQLite: always; else once known)."""
+        permissions = getattr(self.window, "permissions", None)
+        return permissions is None or permissions.allows("edit_incident")
 
     def _idle(self) -> None:
         self.busy = False

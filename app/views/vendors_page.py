@@ -629,6 +629,21 @@ class VendorsPage(Page):
 
     # Vendors, contacts and contracts
 
+    def set_role(self, roles) -> None:
+        """Turn off what the signed-in role may not do (the database refuses it anyway)."""
+        from app.views.permissions import allow
+
+        allow(
+            roles,
+            {
+                "edit_vendor": [
+                    self.new_vendor_button,
+                    self.edit_vendor_button,
+                    self.template_button,
+                ]
+            },
+        )
+
     def new_vendor(self):
         """Open the vendor editor on a new vendor; the list is read again after each save."""
         return self.edit_vendor(None, new=True)
