@@ -252,6 +252,10 @@ class ChangeSummary(QScrollArea):
 class ChangesPage(Page):
     """Change list or CAB calendar, filter chips, and the selected change beside them."""
 
+    live_tables = frozenset(
+        ("change_request", "change_window", "cab_meeting", "cab_agenda_item", "change_review")
+    )
+
     #: Filter choices (services, groups, templates) have been read.
     side_loaded = Signal()
     #: The calendar has shown the data of its period.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
@@ -59,6 +59,11 @@ class Page(QWidget):
 
     key = ""
     title = ""
+    #: Tables whose changes, announced by other consoles (live updates on PostgreSQL),
+    #: make the page read its data again.
+    live_tables: frozenset[str] = frozenset()
+    #: How long the page waits for more announcements before reading again (ms).
+    LIVE_DELAY_MS = 300
 
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,6 +71,18 @@ class Page(QWidget):
         self.last_error: BaseException | None = None
         self._loaded = False
         self._activated = False
+        self._live_timer: QTimer | None = None
+
+    def live_records_changed(self, table: str, ids: list) -> None:
+        """Another console changed ``ids`` of ``table`` ("*": anything, after a reconnect):
+        a page that has been shown and reads that table refreshes, once per burst."""
+        if not self._activated or not (table == "*" or table in self.live_tables):
+            return
+        if self._live_timer is None:
+            self._live_timer = QTimer(self)
+            self._live_timer.setSingleShot(True)
+            self._live_timer.timeout.connect(self.refresh)
+        self._live_timer.start(self.LIVE_DELAY_MS)
 
     def is_loaded(self) -> bool:
         """Whether the data has been shown at least once."""

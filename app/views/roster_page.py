@@ -316,6 +316,20 @@ class OverridesPanel(QWidget):
 
 @register_page(key="roster", title="Roster", icon="roster", order=40)
 class RosterPage(Page):
+    live_tables = frozenset(
+        (
+            "oncall_schedule",
+            "schedule_layer",
+            "layer_member",
+            "schedule_override",
+            "leave",
+            "roster",
+            "roster_shift",
+            "escalation_policy",
+            "escalation_level",
+        )
+    )
+
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         self.setObjectName("rosterPage")

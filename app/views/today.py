@@ -191,6 +191,20 @@ class TodayPage(Page):
     or ``{"state": [...], "sla": "breached"}``; the window takes it to the queue page.
     """
 
+    live_tables = frozenset(
+        (
+            "incident",
+            "change_request",
+            "major_incident_update",
+            "schedule_override",
+            "roster",
+            "roster_shift",
+            "vendor",
+            "scorecard_period",
+            "contract",
+        )
+    )
+
     open_incidents = Signal(dict)
     #: The service-quality card has its figures (or has given up on them).
     quality_loaded = Signal()

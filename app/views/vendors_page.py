@@ -316,6 +316,20 @@ def _slope(totals: tuple[float | None, ...]) -> float:
 class VendorsPage(Page):
     """Vendor list, scorecard, comparison, edits and exports."""
 
+    live_tables = frozenset(
+        (
+            "vendor",
+            "vendor_contact",
+            "contract",
+            "contract_sla_target",
+            "credit_rule",
+            "scorecard_template",
+            "scorecard_criterion",
+            "scorecard_score",
+            "review_action",
+        )
+    )
+
     def __init__(self, context: PageContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         self.lines: list[VendorLine] = []

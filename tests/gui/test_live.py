@@ -161,3 +161,17 @@ def test_a_restarted_server_shows_the_banner_then_a_save_succeeds(qtbot, open_wi
         database.dispose()
     finally:
         server.stop()
+
+
+def test_a_shown_page_refreshes_once_for_a_burst_of_changes_to_its_tables(qtbot, window):
+    today = window.page("today")
+    assert "incident" in today.live_tables
+    calls = []
+    today.refresh = lambda: calls.append(1)  # type: ignore[method-assign]
+    today._live_timer = None
+    for _ in range(5):
+        today.live_records_changed("incident", [1])
+    today.live_records_changed("kpi_target", [1])  # not a table Today reads
+    qtbot.waitUntil(lambda: calls == [1], timeout=3_000)
+    qtbot.wait(today.LIVE_DELAY_MS + 100)
+    assert calls == [1]
