@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.models import AppUser
 from app.models.audit import AuditEntry
 from app.models.base import Base
 from app.services.formatting import format_date, format_datetime
@@ -667,3 +668,20 @@ def export(
             book.discard()
             raise
     return written
+
+
+def last_writer(
+    session: Session, table: str, record_id: int
+) -> tuple[str | None, dt.datetime | None]:
+    """Who last wrote a record (display name, else user name) and when, from the audit log;
+    what a conflict message says ("changed by Alex Kim at 14:05")."""
+    row = session.execute(
+        select(AuditEntry.username, AuditEntry.at)
+        .where(AuditEntry.entity == table, AuditEntry.entity_id == str(record_id))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None
+    name = session.scalar(select(AppUser.display_name).where(AppUser.username == row.username))
+    return name or row.username, row.at

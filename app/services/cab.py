@@ -57,8 +57,9 @@ from app.models.change import (
 from app.models.cmdb import ConfigurationItem, Service
 from app.models.enums import CabDecision, ChangeState, ChangeType, CloseCode, Vote
 from app.models.incident import Incident
-from app.models.org import AppUser, Person, Team
+from app.models.org import Person, Team
 from app.services import changes
+from app.services.audit_log import last_writer
 from app.services.changes import ConflictError, MissingFieldsError, WorkflowError
 from app.services.conflicts import Conflict, find_conflicts
 from app.services.formatting import format_datetime, format_duration
@@ -629,26 +630,10 @@ def _attendees(session: Session, meeting_id: int) -> list[AttendeeView]:
 # Decisions
 
 
-def _last_audit(
-    session: Session, entity: str, entity_id: int
-) -> tuple[str | None, dt.datetime | None]:
-    """Who last wrote the record, and when (from the audit log)."""
-    row = session.execute(
-        select(AuditEntry.username, AuditEntry.at)
-        .where(AuditEntry.entity == entity, AuditEntry.entity_id == str(entity_id))
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None, None
-    name = session.scalar(select(AppUser.display_name).where(AppUser.username == row.username))
-    return name or row.username, row.at
-
-
 def _item_conflict(
     session: Session, item: CabAgendaItem, change: ChangeRequest, mine: dict[str, Any]
 ) -> DecisionConflictError:
-    who, when = _last_audit(session, "cab_agenda_item", item.id)
+    who, when = last_writer(session, "cab_agenda_item", item.id)
     by = f" by {who}" if who else ""
     at = f" at {format_datetime(when)}" if when else ""
     if item.decision is not None:
@@ -755,7 +740,7 @@ def record_decision(
     if expected_version is not None and item.version != expected_version:
         raise _item_conflict(session, item, change, mine)
     if change_version is not None and change.version != change_version:
-        who, when = _last_audit(session, "change_request", change.id)
+        who, when = last_writer(session, "change_request", change.id)
         by = f" by {who}" if who else ""
         at = f" at {format_datetime(when)}" if when else ""
         raise ConflictError(

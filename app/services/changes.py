@@ -57,6 +57,7 @@ from app.models.enums import ChangeState, ChangeType, CloseCode, Risk
 from app.models.incident import Incident, IncidentEvent
 from app.models.org import AppUser, Person, Team, team_member
 from app.models.vendor import Vendor
+from app.services.audit_log import last_writer
 from app.services.conflicts import Conflict, conflicts_for
 from app.services.formatting import format_datetime
 from app.services.incidents import GroupOption, Option, ServiceOption, WorkflowError
@@ -821,19 +822,6 @@ def _values(change: ChangeRequest) -> dict[str, Any]:
     return {key: getattr(change, key) for key in sorted(EDITABLE | {"state"})}
 
 
-def _last_change(session: Session, change_id: int) -> tuple[str | None, dt.datetime | None]:
-    row = session.execute(
-        select(AuditEntry.username, AuditEntry.at)
-        .where(AuditEntry.entity == "change_request", AuditEntry.entity_id == str(change_id))
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None, None
-    name = session.scalar(select(AppUser.display_name).where(AppUser.username == row.username))
-    return name or row.username, row.at
-
-
 def _get(session: Session, change_id: Any) -> ChangeRequest:
     ident = _clean_id("change", change_id)
     change = session.get(ChangeRequest, ident) if ident is not None else None
@@ -848,7 +836,7 @@ def _load(
     """The change, if it is still at ``expected_version``; else a ConflictError."""
     change = _get(session, change_id)
     if expected_version is not None and change.version != expected_version:
-        who, when = _last_change(session, change.id)
+        who, when = last_writer(session, "change_request", change.id)
         by = f" by {who}" if who else ""
         at = f" at {format_datetime(when)}" if when else ""
         raise ConflictError(

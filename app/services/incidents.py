@@ -39,6 +39,7 @@ from app.models import (
     utcnow,
 )
 from app.models.enums import HoldReason, IncidentState
+from app.services.audit_log import last_writer
 from app.services.formatting import format_datetime
 from app.services.priority import PriorityError, check_level, check_priority, compute_priority
 from app.services.priority import matrix as priority_matrix
@@ -654,19 +655,6 @@ def _values(incident: Incident) -> dict[str, Any]:
     return {key: getattr(incident, key) for key in sorted(EDITABLE | {"state"})}
 
 
-def _last_change(session: Session, incident_id: int) -> tuple[str | None, dt.datetime | None]:
-    row = session.execute(
-        select(AuditEntry.username, AuditEntry.at)
-        .where(AuditEntry.entity == "incident", AuditEntry.entity_id == str(incident_id))
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None, None
-    name = session.scalar(select(AppUser.display_name).where(AppUser.username == row.username))
-    return name or row.username, row.at
-
-
 def _get(session: Session, incident_id: Any) -> Incident:
     ident = _clean_id("incident", incident_id)
     incident = session.get(Incident, ident) if ident is not None else None
@@ -681,7 +669,7 @@ def _load(
     """The incident, if it is still at ``expected_version``; else a ConflictError."""
     incident = _get(session, incident_id)
     if expected_version is not None and incident.version != expected_version:
-        who, when = _last_change(session, incident.id)
+        who, when = last_writer(session, "incident", incident.id)
         by = f" by {who}" if who else ""
         at = f" at {format_datetime(when)}" if when else ""
         raise ConflictError(
