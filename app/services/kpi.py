@@ -727,13 +727,6 @@ def incident_mask(cols: KpiColumns, filt: KpiFilter) -> np.ndarray | None:
     )
 
 
-def _child_mask(child: dict[str, np.ndarray], mask: np.ndarray | None) -> np.ndarray:
-    pos = child["pos"]
-    if mask is None:
-        return pos >= 0
-    return (pos >= 0) & mask[np.maximum(pos, 0)]
-
-
 def child_rows(
     child: dict[str, np.ndarray], mask: np.ndarray | None, column: str, lo: int, hi: int
 ) -> np.ndarray:

@@ -26,7 +26,6 @@ from app.services.kpi import (
     KpiFilter,
     KpiReport,
     Rate,
-    _child_mask,
     _member,
     _report,
     _within,
@@ -175,11 +174,6 @@ def _rates(num: np.ndarray, den: np.ndarray) -> list[Rate]:
         Rate(int(a), int(b), None if b == 0 else 100.0 * a / b)
         for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]
-
-
-def _clock_mask(cols: KpiColumns, mask: np.ndarray | None, lo: int, hi: int) -> np.ndarray:
-    ck = cols.clocks
-    return _child_mask(ck, mask) & _within(ck["stopped_at"], lo, hi) & (ck["target"] > 0)
 
 
 def _change_mask(cols: KpiColumns, filt: KpiFilter) -> np.ndarray:
@@ -357,15 +351,16 @@ def drill_ids(
         return np.sort(ids[open_then])
     if chart == "sla_group":
         ck = cols.clocks
-        cm = _clock_mask(cols, mask, lo, hi)
-        pos = np.maximum(ck["pos"], 0)
-        cm &= cols.incidents["assignment_group_id"][pos] == int(key)  # type: ignore[call-overload]
-        return np.unique(cols.incidents["id"][pos[cm]])
+        rows = child_rows(ck, mask, "stopped_at", lo, hi)
+        pos = ck["pos"][rows[ck["target"][rows] > 0]]
+        pos = pos[cols.incidents["assignment_group_id"][pos] == int(key)]  # type: ignore[call-overload]
+        return np.unique(cols.incidents["id"][pos])
     if chart == "csat":
         a, z = bucket_bounds(int(key))  # type: ignore[call-overload]
         sv = cols.surveys
-        sm = _child_mask(sv, mask) & _within(sv["responded_at"], a, z) & (sv["csat"] != NA)
-        return np.unique(cols.incidents["id"][np.maximum(sv["pos"], 0)[sm]])
+        rows = child_rows(sv, mask, "responded_at", a, z)
+        rows = rows[sv["csat"][rows] != NA]
+        return np.unique(cols.incidents["id"][sv["pos"][rows]])
     if chart == "change_success":
         a, z = bucket_bounds(int(key))  # type: ignore[call-overload]
         ch = cols.changes
