@@ -88,6 +88,11 @@ class Page(QWidget):
         """Whether the data has been shown at least once."""
         return self._loaded
 
+    def is_settled(self) -> bool:
+        """Whether everything the page shows has arrived, including parts filled after
+        ``loaded`` (Today's KPI card); screenshots wait for it."""
+        return self._loaded
+
     def activate(self) -> None:
         """The page is being shown; the first time, it starts loading."""
         if not self._activated:

@@ -40,12 +40,10 @@ def _wait(page: Page, timeout_s: float) -> None:
     if not page.is_loaded():
         raise TimeoutError(f"The {page.title} page did not load within {timeout_s:.0f} s.")
     # A page may fill some parts after ``loaded`` (Today's KPI card): wait for those too.
-    settled = getattr(page, "is_settled", None)
-    if settled is not None:
-        deadline = time.monotonic() + timeout_s
-        app = QApplication.instance()
-        while not settled() and time.monotonic() < deadline:
-            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+    deadline = time.monotonic() + timeout_s
+    app = QApplication.instance()
+    while not page.is_settled() and time.monotonic() < deadline:
+        app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
 
 
 def take_screenshots(
