@@ -183,6 +183,30 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _bad_output(option: str, path: str, suffix: str, *, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written by ``option`` (wrong suffix, with ``folder`` a missing
+    folder), or None when it can."""
+    if not path.lower().endswith(suffix):
+        return f"{option} must name an {suffix} file, not {path!r}"
+    if folder:
+        from pathlib import Path
+
+        where = Path(path).resolve().parent
+        if not where.is_dir():
+            return f"cannot write {path}: no folder {str(where)!r}"
+    return None
+
+
+def _stderr_progress(quiet: bool):
+    """A Progress that prints each step to stderr (silent with ``quiet``)."""
+    from app.services.progress import Progress
+
+    def show(done: int, total: int, label: str) -> None:
+        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    return Progress(None if quiet else show)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.services import demo
 
@@ -238,8 +262,8 @@ def cmd_export_incidents(args: argparse.Namespace) -> int:
     from app.services.export_incidents import export_incidents
     from app.services.incident_query import Sort, parse_filter_args
 
-    if not args.out.lower().endswith(".xlsx"):
-        return _fail(f"--out must name an .xlsx file, not {args.out!r}")
+    if problem := _bad_output("--out", args.out, ".xlsx"):
+        return _fail(problem)
     try:
         sort = Sort(args.sort.lstrip("-"), descending=args.sort.startswith("-"))
     except ValueError as exc:
@@ -265,8 +289,8 @@ def cmd_export_calendar(args: argparse.Namespace) -> int:
     from app.db import open_database
     from app.services.calendar_export import export_calendar, parse_states, period
 
-    if not args.out.lower().endswith(".ics"):
-        return _fail(f"--ics must name an .ics file, not {args.out!r}")
+    if problem := _bad_output("--ics", args.out, ".ics"):
+        return _fail(problem)
     try:
         start, end = period(args.start, args.end)
         states = parse_states(args.state)
@@ -299,8 +323,8 @@ def cmd_roster_export(args: argparse.Namespace) -> int:
         return _fail(f"--weeks: not a whole number: {args.weeks!r}")
     if weeks <= 0:
         return _fail("--weeks must be 1 or more")
-    if args.xlsx is not None and not args.xlsx.lower().endswith(".xlsx"):
-        return _fail(f"--xlsx must name an .xlsx file, not {args.xlsx!r}")
+    if args.xlsx is not None and (problem := _bad_output("--xlsx", args.xlsx, ".xlsx")):
+        return _fail(problem)
     database = open_database(args.db, create=False)
     try:
         with database.session() as session:
@@ -323,29 +347,20 @@ def cmd_roster(args: argparse.Namespace) -> int:
 
 
 def cmd_export_scorecards(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from app.db import open_database
     from app.services.kpi import KpiColumns
-    from app.services.progress import Progress
     from app.services.review_pack import write_review_pack, write_summary
     from app.services.scorecards import ScorecardError, parse_period
     from app.services.vendors import vendor_by_name
 
-    if not args.out.lower().endswith(".xlsx"):
-        return _fail(f"--out must name an .xlsx file, not {args.out!r}")
-    folder = Path(args.out).resolve().parent
-    if not folder.is_dir():
-        return _fail(f"cannot write {args.out}: no folder {str(folder)!r}")
+    if problem := _bad_output("--out", args.out, ".xlsx", folder=True):
+        return _fail(problem)
     try:
         period = parse_period(args.period)
     except ScorecardError as exc:
         return _fail(f"--period: {exc}")
-
-    def show(done: int, total: int, label: str) -> None:
-        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
-
-    progress = Progress(None if args.quiet else show)
+    progress = _stderr_progress(args.quiet)
     database = open_database(args.db, create=False)
     try:
         with database.session() as session:
@@ -486,15 +501,9 @@ def _kpi_text(data: dict, described: str) -> str:
 def cmd_report(args: argparse.Namespace) -> int:
     from app.db import open_database
     from app.services.kpi_report import parse_period, parse_priority, write_executive_report
-    from app.services.progress import Progress
 
-    if not args.out.lower().endswith(".xlsx"):
-        return _fail(f"--out must name an .xlsx file, not {args.out!r}")
-    from pathlib import Path
-
-    folder = Path(args.out).resolve().parent
-    if not folder.is_dir():
-        return _fail(f"cannot write {args.out}: no folder {str(folder)!r}")
+    if problem := _bad_output("--out", args.out, ".xlsx", folder=True):
+        return _fail(problem)
     try:
         period = parse_period(args.period)
     except ValueError as exc:
@@ -504,9 +513,6 @@ def cmd_report(args: argparse.Namespace) -> int:
             parse_priority(p)
     except ValueError as exc:
         return _fail(str(exc))
-
-    def show(done: int, total: int, label: str) -> None:
-        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
     database = open_database(args.db, create=False)
     try:
@@ -518,7 +524,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             try:
                 summary = write_executive_report(
                     None, session, period, args.out, filters,
-                    progress=Progress(None if args.quiet else show),
+                    progress=_stderr_progress(args.quiet),
                 )  # fmt: skip
             except OSError as exc:
                 return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
