@@ -80,7 +80,22 @@ class ScorecardError(ValueError):
 
 
 class ConflictError(ScorecardError):
-    """Someone else saved the row after it was read; nothing was overwritten."""
+    """Someone else saved the row after it was read; nothing was overwritten.
+
+    For vendors and contracts ``theirs`` holds the saved values of the editable fields and
+    ``their_version`` the version to save over them with; both are empty otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        theirs: dict[str, Any] | None = None,
+        their_version: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.theirs: dict[str, Any] = theirs or {}
+        self.their_version = their_version
 
 
 # --- arithmetic ----------------------------------------------------------------------------

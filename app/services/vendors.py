@@ -206,10 +206,27 @@ def vendor_by_name(session: Session, name: str) -> int:
 # --- editing -------------------------------------------------------------------------------
 
 
+VENDOR_FIELDS = ("name", "category", "website", "account_manager", "active")
+CONTRACT_FIELDS = ("reference", "title", "starts_on", "ends_on", "monthly_fee", "currency",
+                   "renewal_notice_days", "auto_renew", "service_ids")  # fmt: skip
+
+
+def _saved_values(row: Any) -> dict[str, Any]:
+    """The editable fields of a vendor or contract as saved, for a conflict."""
+    if isinstance(row, Vendor):
+        return {key: getattr(row, key) for key in VENDOR_FIELDS}
+    if isinstance(row, Contract):
+        values = {key: getattr(row, key) for key in CONTRACT_FIELDS[:-1]}
+        return {**values, "service_ids": sorted(s.id for s in row.services)}
+    return {}
+
+
 def _check_version(row: Any, expected: int | None, what: str) -> None:
     if expected is not None and row.version != expected:
         raise ConflictError(
-            f"{what} was changed by someone else after you opened it. Nothing was overwritten."
+            f"{what} was changed by someone else after you opened it. Nothing was overwritten.",
+            theirs=_saved_values(row),
+            their_version=row.version,
         )
 
 
@@ -231,7 +248,7 @@ def save_vendor(
 ) -> int:
     """Create (``vendor_id`` None) or update a vendor: ``name``, ``category``, ``website``,
     ``account_manager``, ``active``. Returns its id."""
-    unknown = set(fields) - {"name", "category", "website", "account_manager", "active"}
+    unknown = set(fields) - set(VENDOR_FIELDS)
     if unknown:
         raise ScorecardError(f"a vendor has no field {sorted(unknown)[0]!r}")
     if vendor_id is None:
@@ -330,9 +347,7 @@ def save_contract(
     """Create or update a contract: ``reference``, ``title``, ``starts_on``, ``ends_on``,
     ``renewal_notice_days``, ``auto_renew``, ``monthly_fee``, ``currency``, ``service_ids``.
     Everything is checked before anything changes."""
-    allowed = {"reference", "title", "starts_on", "ends_on", "renewal_notice_days",
-               "auto_renew", "monthly_fee", "currency", "service_ids"}  # fmt: skip
-    unknown = set(fields) - allowed
+    unknown = set(fields) - set(CONTRACT_FIELDS)
     if unknown:
         raise ScorecardError(f"a contract has no field {sorted(unknown)[0]!r}")
     if session.get(Vendor, vendor_id) is None:

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -69,6 +68,7 @@ from app.services.changes import (
 )
 from app.services.formatting import format_datetime, priority_label
 from app.views import ops
+from app.views.conflict_dialog import ResolvesConflicts
 from app.views.incident_form import RefCombo as _RefCombo
 from app.views.incident_form import ask_unsaved, confirm
 from app.views.incident_queue import ChoiceList
@@ -127,13 +127,6 @@ DEFAULT_WINDOW = dt.timedelta(hours=2)
 # Questions the form asks (module functions, so tests can answer them)
 
 
-def ask_conflict(parent: QWidget, conflict: ConflictError, rows: list[tuple[str, str, str]]) -> str:
-    """``"theirs"`` (reload), ``"mine"`` (save over theirs) or ``"cancel"``."""
-    dialog = ConflictDialog(conflict, rows, parent)
-    dialog.exec()
-    return dialog.choice
-
-
 def ask_close(
     parent: QWidget, codes: Sequence[str], code: str, notes: str
 ) -> tuple[str, str] | None:
@@ -153,57 +146,6 @@ def ask_cancel_reason(parent: QWidget, current: str) -> str | None:
 
 
 # Dialogs
-
-
-class ConflictDialog(QDialog):
-    """Someone saved first: their value and yours per field; reload theirs, keep mine or cancel."""
-
-    def __init__(
-        self, conflict: ConflictError, rows: list[tuple[str, str, str]], parent=None
-    ) -> None:
-        super().__init__(parent)
-        self.choice = "cancel"
-        self.setWindowTitle(f"{conflict.number} was changed by someone else")
-        intro = QLabel(
-            f"<p>{html.escape(str(conflict))}</p><p>These fields differ between the saved "
-            "change and your edits:</p>"
-        )
-        intro.setWordWrap(True)
-        self.table = QTableWidget(len(rows), 3)
-        self.table.setHorizontalHeaderLabels(["Field", "Saved (theirs)", "Yours"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        self.table.setAlternatingRowColors(True)
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                self.table.setItem(r, c, item)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        buttons = QDialogButtonBox()
-        self.theirs_button = buttons.addButton(
-            "Reload theirs", QDialogButtonBox.ButtonRole.RejectRole
-        )
-        self.theirs_button.setToolTip("Show the saved values; your other edits stay in the form")
-        self.mine_button = buttons.addButton("Keep mine", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.mine_button.setToolTip("Save your values over theirs")
-        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.theirs_button.clicked.connect(lambda: self._choose("theirs"))
-        self.mine_button.clicked.connect(lambda: self._choose("mine"))
-        cancel.clicked.connect(lambda: self._choose("cancel"))
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addWidget(self.table)
-        layout.addWidget(buttons)
-        self.resize(680, 140 + 30 * max(len(rows), 2))
-
-    def _choose(self, choice: str) -> None:
-        self.choice = choice
-        self.done(1 if choice != "cancel" else 0)
 
 
 class CloseDialog(QDialog):
@@ -455,7 +397,7 @@ def incident_id_by_number(session: Session, number: str) -> int:
 # The form
 
 
-class ChangeForm(QWidget):
+class ChangeForm(QWidget, ResolvesConflicts):
     """A new or existing change: edit, save (Ctrl+S), assess risk, move through the workflow."""
 
     #: The form's data has been shown (after every load or save).
@@ -464,6 +406,10 @@ class ChangeForm(QWidget):
     saved = Signal(int)
     #: The form asks to be closed (Esc, or after a save-and-close).
     close_requested = Signal()
+
+    conflict_error = ConflictError
+    conflict_labels = FIELD_LABELS
+    record_word = "change"
 
     def __init__(
         self,
@@ -1476,41 +1422,8 @@ class ChangeForm(QWidget):
 
         self._run("Saving", op, lambda exc: self._save_failed(exc, changes, move, merged))
 
-    def _save_failed(
-        self,
-        exc: BaseException,
-        changes: dict[str, Any],
-        move: tuple[str, dict[str, Any]] | None,
-        merged: bool,
-    ) -> bool:
-        """Resolve a conflict; True when the error was handled here."""
-        if not isinstance(exc, ConflictError):
-            return False
-        mine = {k: v for k, v in changes.items() if k in cs.EDITABLE}
-        if move is not None:
-            mine["state"] = move[0]
-        base = {**self.base, "state": self.detail.state if self.detail else None}
-        clashing = [key for key in mine if exc.theirs.get(key) != base.get(key)]
-        if not clashing and not merged:
-            # They changed other fields only: save ours on top of theirs without asking.
-            self._submit(changes, move, exc.their_version, merged=True)
-            return True
-        rows = [
-            (
-                FIELD_LABELS.get(key, key),
-                self._shown(key, exc.theirs.get(key)),
-                self._shown(key, mine.get(key)),
-            )
-            for key in (clashing or list(mine))
-        ]
-        choice = ask_conflict(self, exc, rows)
-        if choice == "mine":
-            self._submit(changes, move, exc.their_version, merged=True)
-        elif choice == "theirs":
-            keep = {key: value for key, value in changes.items() if key not in clashing}
-            self._reapply = keep
-            self.reload()
-        return True
+    def _conflict_mine(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in changes.items() if k in cs.EDITABLE}
 
     def _shown(self, key: str, value: Any) -> str:
         """A value as the conflict dialog shows it (names for references)."""

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -46,8 +45,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -73,6 +70,7 @@ from app.services.incidents import (
 )
 from app.services.priority import DEFAULT_MATRIX
 from app.views import ops
+from app.views.conflict_dialog import ResolvesConflicts
 from app.views.theme import DANGER_TEXT, priority_colours
 from app.views.widgets import scaled_font
 
@@ -130,13 +128,6 @@ def ask_resolution(parent: QWidget, codes: tuple[str, ...]) -> tuple[str, str] |
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.code(), dialog.notes()
-
-
-def ask_conflict(parent: QWidget, conflict: ConflictError, rows: list[tuple[str, str, str]]) -> str:
-    """``"theirs"``, ``"mine"`` or ``"cancel"`` from the conflict dialog."""
-    dialog = ConflictDialog(conflict, rows, parent)
-    dialog.exec()
-    return dialog.choice
 
 
 def ask_unsaved(parent: QWidget, number: str) -> str:
@@ -207,58 +198,6 @@ class ResolveDialog(QDialog):
     def _update(self) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(bool(self.code() and self.notes()))
-
-
-class ConflictDialog(QDialog):
-    """Someone saved first: their value and yours per field; keep theirs, keep mine or cancel."""
-
-    def __init__(
-        self, conflict: ConflictError, rows: list[tuple[str, str, str]], parent=None
-    ) -> None:
-        super().__init__(parent)
-        self.choice = "cancel"
-        self.setWindowTitle(f"{conflict.number} was changed by someone else")
-        intro = QLabel(
-            f"<p>{html.escape(str(conflict))}</p><p>These fields differ between the saved "
-            "incident and your edits:</p>"
-        )
-        intro.setWordWrap(True)
-        self.table = QTableWidget(len(rows), 3)
-        self.table.setHorizontalHeaderLabels(["Field", "Saved (theirs)", "Yours"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.table.setAlternatingRowColors(True)
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                self.table.setItem(r, c, item)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        buttons = QDialogButtonBox()
-        self.theirs_button = buttons.addButton(
-            "Keep theirs", QDialogButtonBox.ButtonRole.RejectRole
-        )
-        self.theirs_button.setToolTip("Show the saved values; your other edits stay in the form")
-        self.mine_button = buttons.addButton("Keep mine", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.mine_button.setToolTip("Save your values over theirs")
-        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.theirs_button.clicked.connect(lambda: self._choose("theirs"))
-        self.mine_button.clicked.connect(lambda: self._choose("mine"))
-        cancel.clicked.connect(lambda: self._choose("cancel"))
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addWidget(self.table)
-        layout.addWidget(buttons)
-        self.resize(640, 140 + 30 * max(len(rows), 2))
-
-    def _choose(self, choice: str) -> None:
-        self.choice = choice
-        self.done(1 if choice != "cancel" else 0)
 
 
 # Small widgets
@@ -505,7 +444,7 @@ def _short(value: str, limit: int = 200) -> str:
 # The form
 
 
-class IncidentForm(QWidget):
+class IncidentForm(QWidget, ResolvesConflicts):
     """A new or existing incident: edit, save (Ctrl+S), move through the workflow, add notes."""
 
     #: The form's data has been shown (after every load or save).
@@ -514,6 +453,10 @@ class IncidentForm(QWidget):
     saved = Signal(int)
     #: The form asks to be closed (Esc, or after a save-and-close).
     close_requested = Signal()
+
+    conflict_error = ConflictError
+    conflict_labels = FIELD_LABELS
+    record_word = "incident"
 
     def __init__(
         self,
@@ -1341,41 +1284,6 @@ class IncidentForm(QWidget):
             lambda exc: self._save_failed(exc, changes, move, merged),
         )
 
-    def _save_failed(
-        self,
-        exc: BaseException,
-        changes: dict[str, Any],
-        move: tuple[str, dict[str, Any]] | None,
-        merged: bool,
-    ) -> bool:
-        """Resolve a conflict; True when the error was handled here."""
-        if not isinstance(exc, ConflictError):
-            return False
-        mine = dict(changes)
-        if move is not None:
-            mine["state"] = move[0]
-        base = {**self.base, "state": self.detail.state if self.detail else None}
-        clashing = [key for key in mine if exc.theirs.get(key) != base.get(key)]
-        if not clashing and not merged:
-            # They changed other fields only: save ours on top of theirs without asking.
-            self._submit(changes, move, exc.their_version, merged=True)
-            return True
-        rows = [
-            (
-                FIELD_LABELS.get(key, key),
-                self._shown(key, exc.theirs.get(key)),
-                self._shown(key, mine.get(key)),
-            )
-            for key in (clashing or list(mine))
-        ]
-        choice = ask_conflict(self, exc, rows)
-        if choice == "mine":
-            self._submit(changes, move, exc.their_version, merged=True)
-        elif choice == "theirs":
-            keep = {key: value for key, value in changes.items() if key not in clashing}
-            self._reload_then_apply(keep)
-        return True
-
     def _shown(self, key: str, value: Any) -> str:
         """A value as the conflict dialog shows it (names for references)."""
         if value is None or value == "":
@@ -1401,11 +1309,6 @@ class IncidentForm(QWidget):
         if isinstance(value, dt.datetime):
             return format_datetime(value)
         return str(value)
-
-    def _reload_then_apply(self, keep: dict[str, Any]) -> None:
-        """Show the saved incident, then put back the edits that did not clash."""
-        self._reapply = keep
-        self.reload()
 
     def _apply_kept_edits(self) -> None:
         keep, self._reapply = self._reapply, {}

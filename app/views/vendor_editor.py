@@ -62,7 +62,8 @@ from app.services.vendors import (
     TargetRow,
     VendorDetail,
 )
-from app.views import ops
+from app.views import conflict_dialog, ops
+from app.views.conflict_dialog import CANCEL, ConflictRow
 from app.views.theme import DANGER_TEXT, WARNING_TEXT, priority_colours
 from app.views.widgets import scaled_font
 
@@ -72,6 +73,12 @@ METRIC_LABELS = {"response": "Response", "resolution": "Resolution", "availabili
 CREDIT_LABELS = {"availability": "Availability", "sla_attainment": "SLA attainment"}
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
+VENDOR_LABELS = {"name": "Name", "category": "Category", "website": "Website",
+                 "account_manager": "Account manager", "active": "Active"}  # fmt: skip
+CONTRACT_LABELS = {"reference": "Reference", "title": "Title", "starts_on": "Starts on",
+                   "ends_on": "Ends on", "monthly_fee": "Monthly fee", "currency": "Currency",
+                   "renewal_notice_days": "Renewal notice (days)", "auto_renew": "Auto-renew",
+                   "service_ids": "Services"}  # fmt: skip
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -1328,9 +1335,11 @@ class VendorEditor(QWidget):
         op: Callable[[Session], int | None],
         done: str,
         after: Callable[[], None] | None = None,
+        on_conflict: Callable[[ConflictError], None] | None = None,
     ) -> ops.OpHandle | None:
         """Run ``op(session)`` (it returns the vendor id) in one transaction, then read the
-        vendor again in it; ``after()`` runs once that is shown."""
+        vendor again in it; ``after()`` runs once that is shown. A version conflict that
+        carries the saved values goes to ``on_conflict`` when given."""
         if self.busy:
             return None
         today = self.today()
@@ -1355,13 +1364,17 @@ class VendorEditor(QWidget):
 
         return (
             ops.QueryOp(parent=self, db=self.db, op=work, success=success, commit=True)
-            .failure(self._write_failed)
+            .failure(lambda exc: self._write_failed(exc, on_conflict))
             .run_in_background()
         )
 
-    def _write_failed(self, exc: BaseException) -> None:
+    def _write_failed(
+        self, exc: BaseException, on_conflict: Callable[[ConflictError], None] | None = None
+    ) -> None:
         self._set_busy(False)
-        if isinstance(exc, ConflictError):
+        if isinstance(exc, ConflictError) and exc.theirs and on_conflict is not None:
+            on_conflict(exc)
+        elif isinstance(exc, ConflictError):
             text = f"{exc}\n\nThe vendor has been read again: repeat your change on it."
             self.last_message = text
             self.status.setText("Changed by someone else — read again")
@@ -1392,21 +1405,96 @@ class VendorEditor(QWidget):
             return None
         v = self.vendor
         if v is not None:
-            old = {"name": v.name, "category": v.category, "website": v.website,
-                   "account_manager": v.account_manager, "active": v.active}  # fmt: skip
+            old = self._opened_vendor()
             values = {k: val for k, val in values.items() if val != old[k]}
             if not values:
                 self.status.setText("Nothing to save")
                 return None
-        vendor_id, version = (v.id, v.version) if v else (None, None)
+        return self._save_vendor_fields(values, v.version if v else None)
+
+    def _opened_vendor(self) -> dict[str, Any]:
+        v = self.vendor
+        assert v is not None
+        return {"name": v.name, "category": v.category, "website": v.website,
+                "account_manager": v.account_manager, "active": v.active}  # fmt: skip
+
+    def _save_vendor_fields(
+        self, values: dict[str, Any], version: int | None
+    ) -> ops.OpHandle | None:
+        v = self.vendor
+        vendor_id = v.id if v else None
 
         def op(session: Session) -> int:
             from app.services.vendors import save_vendor
 
             return save_vendor(session, vendor_id, values, expected_version=version)
 
+        def conflict(exc: ConflictError) -> None:
+            self._resolve(
+                exc, "vendor", self._opened_vendor(), values, VENDOR_LABELS,
+                self._save_vendor_fields,
+            )  # fmt: skip
+
         name = values.get("name") or (v.name if v else "")
-        return self._write("Saving the vendor", op, f"Saved the vendor {name}")
+        return self._write(
+            "Saving the vendor", op, f"Saved the vendor {name}", on_conflict=conflict
+        )
+
+    def _resolve(
+        self,
+        exc: ConflictError,
+        what: str,
+        opened: dict[str, Any],
+        mine: dict[str, Any],
+        labels: dict[str, str],
+        resave: Callable[[dict[str, Any], int | None], ops.OpHandle | None],
+    ) -> None:
+        """Someone saved first: keep what only one side changed, ask about the rest."""
+        theirs = exc.theirs
+        clashing = [key for key in mine if theirs.get(key) != opened.get(key)]
+        if not clashing:
+            resave(mine, exc.their_version)
+            return
+        rows = [
+            ConflictRow(
+                key,
+                labels.get(key, key),
+                self._shown(key, opened.get(key)),
+                self._shown(key, theirs.get(key)),
+                self._shown(key, mine.get(key)),
+            )
+            for key in clashing
+        ]
+        answer = conflict_dialog.ask_conflict(
+            self, str(exc), f"The {what} was changed by someone else", what, rows
+        )
+        if answer.choice == CANCEL:
+            self.status.setText("Not saved")
+            return
+        keep = {k: v for k, v in mine.items() if k not in clashing or answer.keeps_mine(k)}
+        if keep:
+            resave(keep, exc.their_version)
+        else:
+            self.status.setText("Showing the saved values")
+            self.reload()
+
+    def _shown(self, key: str, value: Any) -> str:
+        """A value as the conflict dialog shows it."""
+        if value is None or value == "":
+            return "—"
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        if key == "service_ids":
+            names = {
+                self.services.item(i).data(ID_ROLE): self.services.item(i).text()
+                for i in range(self.services.count())
+            }
+            return ", ".join(sorted(names.get(i, f"#{i}") for i in value)) or "—"
+        if isinstance(value, Decimal):
+            return f"{value:.2f}"
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return str(value)
 
     def _selected_id(self, table: QTableWidget) -> int | None:
         rows = table.selectionModel().selectedRows()
@@ -1478,17 +1566,29 @@ class VendorEditor(QWidget):
             return None
         c = self.contract()
         if c is not None:
-            old = {"reference": c.reference, "title": c.title, "starts_on": c.starts_on,
-                   "ends_on": c.ends_on, "monthly_fee": c.monthly_fee, "currency": c.currency,
-                   "renewal_notice_days": c.renewal_notice_days, "auto_renew": c.auto_renew,
-                   "service_ids": sorted(c.service_ids)}  # fmt: skip
+            old = self._opened_contract()
             values["service_ids"] = sorted(values["service_ids"])
             values = {k: v for k, v in values.items() if v != old[k]}
             if not values:
                 self.status.setText("Nothing to save")
                 return None
+        return self._save_contract_fields(values, c.version if c else None)
+
+    def _opened_contract(self) -> dict[str, Any]:
+        c = self.contract()
+        assert c is not None
+        return {"reference": c.reference, "title": c.title, "starts_on": c.starts_on,
+                "ends_on": c.ends_on, "monthly_fee": c.monthly_fee, "currency": c.currency,
+                "renewal_notice_days": c.renewal_notice_days, "auto_renew": c.auto_renew,
+                "service_ids": sorted(c.service_ids)}  # fmt: skip
+
+    def _save_contract_fields(
+        self, values: dict[str, Any], version: int | None
+    ) -> ops.OpHandle | None:
+        assert self.vendor is not None
+        c = self.contract()
         vendor_id = self.vendor.id
-        contract_id, version = (c.id, c.version) if c else (None, None)
+        contract_id = c.id if c else None
         reference = values.get("reference") or (c.reference if c else "")
 
         created: dict[str, int] = {}
@@ -1506,7 +1606,15 @@ class VendorEditor(QWidget):
                 self._select_contract_row(self._contract_id)
                 self._show_contract(self.contract())
 
-        return self._write("Saving the contract", op, f"Saved the contract {reference}", show_it)
+        def conflict(exc: ConflictError) -> None:
+            self._resolve(
+                exc, "contract", self._opened_contract(), values, CONTRACT_LABELS,
+                self._save_contract_fields,
+            )  # fmt: skip
+
+        return self._write(
+            "Saving the contract", op, f"Saved the contract {reference}", show_it, conflict
+        )
 
     def add_target(self, values: dict[str, Any] | None = None) -> ops.OpHandle | None:
         return self.edit_target(None, values, new=True)

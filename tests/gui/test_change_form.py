@@ -20,8 +20,9 @@ from app.models import (
     Team,
 )
 from app.services import changes as cs
-from app.views import change_form
+from app.views import change_form, conflict_dialog
 from app.views.change_form import ChangeForm
+from app.views.conflict_dialog import MERGE, MINE, THEIRS, Resolution
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 H = dt.timedelta(hours=1)
@@ -170,14 +171,14 @@ def test_a_stale_edit_shows_the_conflict_and_reloads_theirs(qtbot, db, org, monk
     form.justification.setPlainText("Kept through the reload")
     asked = []
 
-    def answer(_parent, conflict, rows):
-        asked.append((conflict, rows))
-        return "theirs"
+    def answer(_parent, message, _title, _what, rows):
+        asked.append((message, [(r.label, r.theirs, r.mine) for r in rows]))
+        return Resolution(THEIRS)
 
-    monkeypatch.setattr(change_form, "ask_conflict", answer)
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", answer)
     wait_loaded(qtbot, form, form.save)
-    conflict, rows = asked[0]
-    assert "was changed" in str(conflict)
+    message, rows = asked[0]
+    assert "was changed" in message
     assert ("Short description", "Theirs", "Mine") in rows
     assert form.short_description.text() == "Theirs"
     assert form.justification.toPlainText() == "Kept through the reload"
@@ -191,10 +192,33 @@ def test_keep_mine_saves_over_theirs(qtbot, db, org, monkeypatch):
     with db.transaction() as s:
         cs.update_change(s, ident, 1, short_description="Theirs", now=NOW)
     form.short_description.setText("Mine")
-    monkeypatch.setattr(change_form, "ask_conflict", lambda *_: "mine")
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", lambda *_: Resolution(MINE))
     with qtbot.waitSignal(form.saved, timeout=10_000):
         form.save()
     assert saved(db, ident).short_description == "Mine"
+
+
+def test_merge_saves_theirs_where_picked_and_mine_elsewhere(qtbot, db, org, monkeypatch):
+    ident = created(db, org)
+    form = open_form(qtbot, db, ident)
+    with db.transaction() as s:
+        cs.update_change(s, ident, 1, short_description="Theirs", description="Theirs too", now=NOW)
+    form.short_description.setText("Mine")
+    form.description.setPlainText("Mine too")
+    form.justification.setPlainText("Only mine")
+    monkeypatch.setattr(
+        conflict_dialog,
+        "ask_conflict",
+        lambda *_: Resolution(MERGE, {"short_description": THEIRS, "description": MINE}),
+    )
+    with qtbot.waitSignal(form.saved, timeout=10_000):
+        form.save()
+    change = saved(db, ident)
+    assert (change.short_description, change.description, change.justification) == (
+        "Theirs",
+        "Mine too",
+        "Only mine",
+    )
 
 
 def test_edits_to_other_fields_are_merged_without_asking(qtbot, db, org, monkeypatch):
@@ -203,7 +227,7 @@ def test_edits_to_other_fields_are_merged_without_asking(qtbot, db, org, monkeyp
     with db.transaction() as s:
         cs.update_change(s, ident, 1, description="Theirs", now=NOW)
     form.justification.setPlainText("Mine")
-    monkeypatch.setattr(change_form, "ask_conflict", lambda *_: pytest.fail("asked"))
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", lambda *_: pytest.fail("asked"))
     with qtbot.waitSignal(form.saved, timeout=10_000):
         form.save()
     change = saved(db, ident)

@@ -12,7 +12,8 @@ from app.db import Identity
 from app.models import UTC, AppUser, Incident, Person, Service, SlaClock, SlaDefinition, Team
 from app.services import incidents as wf
 from app.services.incidents import IncidentInput
-from app.views import incident_form
+from app.views import conflict_dialog, incident_form
+from app.views.conflict_dialog import MERGE, MINE, THEIRS, Resolution
 from app.views.incident_form import IncidentForm, open_incident, sla_colour, sla_text
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -167,14 +168,14 @@ def test_a_conflict_shows_theirs_and_mine_and_can_keep_mine(qtbot, db, incident_
         wf.update_incident(s, incident_id, 1, {"short_description": "Theirs"}, now=NOW)
     asked = []
 
-    def answer(_parent, conflict, rows):
-        asked.append(rows)
-        return "mine"
+    def answer(_parent, _message, _title, _what, rows):
+        asked.append([(r.label, r.before, r.theirs, r.mine) for r in rows])
+        return Resolution(MINE)
 
-    monkeypatch.setattr(incident_form, "ask_conflict", answer)
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", answer)
     form.short_description.setText("Mine")
     wait_saved(qtbot, form, form.save)
-    assert asked == [[("Short description", "Theirs", "Mine")]]
+    assert asked == [[("Short description", "Mail is slow", "Theirs", "Mine")]]
     assert saved(db, incident_id).short_description == "Mine"
 
 
@@ -184,7 +185,7 @@ def test_keep_theirs_shows_the_saved_value_and_keeps_other_edits(
     form = open_form(qtbot, db, incident_id)
     with db.transaction() as s:
         wf.update_incident(s, incident_id, 1, {"short_description": "Theirs"}, now=NOW)
-    monkeypatch.setattr(incident_form, "ask_conflict", lambda *_: "theirs")
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", lambda *_: Resolution(THEIRS))
     form.short_description.setText("Mine")
     form.category.setCurrentText("Email")
     with qtbot.waitSignal(form.loaded, timeout=10_000):
@@ -199,11 +200,77 @@ def test_edits_to_other_fields_are_merged_without_asking(qtbot, db, incident_id,
     form = open_form(qtbot, db, incident_id)
     with db.transaction() as s:
         wf.update_incident(s, incident_id, 1, {"short_description": "Theirs"}, now=NOW)
-    monkeypatch.setattr(incident_form, "ask_conflict", lambda *_: pytest.fail("asked"))
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", lambda *_: pytest.fail("asked"))
     form.category.setCurrentText("Email")
     wait_saved(qtbot, form, form.save)
     incident = saved(db, incident_id)
     assert (incident.short_description, incident.category) == ("Theirs", "Email")
+
+
+def test_merge_keeps_the_side_picked_on_each_field(qtbot, db, incident_id, monkeypatch):
+    form = open_form(qtbot, db, incident_id)
+    with db.transaction() as s:
+        wf.update_incident(
+            s, incident_id, 1, {"short_description": "Theirs", "category": "Network"}, now=NOW
+        )
+    keys = []
+
+    def answer(_parent, _message, _title, _what, rows):
+        keys.append([r.key for r in rows])
+        return Resolution(MERGE, {"short_description": THEIRS, "category": MINE})
+
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", answer)
+    form.short_description.setText("Mine")
+    form.category.setCurrentText("Email")
+    form.description.setPlainText("Only I changed this")
+    wait_saved(qtbot, form, form.save)
+    assert keys == [["short_description", "category"]]
+    incident = saved(db, incident_id)
+    assert (incident.short_description, incident.category, incident.description) == (
+        "Theirs",
+        "Email",
+        "Only I changed this",
+    )
+    assert form.short_description.text() == "Theirs"
+    assert not form.is_dirty()
+
+
+def test_cancel_in_the_conflict_saves_nothing_and_keeps_the_edits(
+    qtbot, db, incident_id, monkeypatch
+):
+    form = open_form(qtbot, db, incident_id)
+    with db.transaction() as s:
+        wf.update_incident(s, incident_id, 1, {"short_description": "Theirs"}, now=NOW)
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", lambda *_: Resolution("cancel"))
+    form.short_description.setText("Mine")
+    form.save()
+    qtbot.waitUntil(lambda: not form.busy, timeout=10_000)
+    assert form.short_description.text() == "Mine"
+    assert form.is_dirty()
+    assert saved(db, incident_id).short_description == "Theirs"
+
+
+def test_the_conflict_dialog_shows_three_values_and_merges_the_picks(qtbot):
+    rows = [
+        conflict_dialog.ConflictRow("short_description", "Short description", "A", "B", "C"),
+        conflict_dialog.ConflictRow("urgency", "Urgency", "3", "2", "1"),
+    ]
+    dialog = conflict_dialog.ConflictDialog("INC1 was changed.", "INC1", "incident", rows)
+    qtbot.addWidget(dialog)
+    table = dialog.table
+    assert [table.horizontalHeaderItem(c).text() for c in range(4)] == [
+        "Field",
+        "When you opened it",
+        "Saved now (theirs)",
+        "Yours",
+    ]
+    assert [table.item(0, c).text() for c in range(4)] == ["Short description", "A", "B", "C"]
+    assert dialog.picks() == {"short_description": MINE, "urgency": MINE}
+    dialog.findChild(conflict_dialog.QRadioButton, "pick_urgency_theirs").click()
+    dialog.merge_button.click()
+    assert dialog.resolution == Resolution(MERGE, {"short_description": MINE, "urgency": THEIRS})
+    dialog.theirs_button.click()
+    assert dialog.resolution.choice == THEIRS and not dialog.resolution.keeps_mine("urgency")
 
 
 def test_a_work_note_lands_on_the_timeline(qtbot, db, incident_id):

@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 from app.db import open_database
 from app.models import Contract, Service
 from app.services.demo import create_demo_database
-from app.services.vendors import get_vendor, save_vendor, vendor_by_name
+from app.services.vendors import (
+    get_vendor,
+    save_contact,
+    save_contract,
+    save_vendor,
+    vendor_by_name,
+)
+from app.views import conflict_dialog
+from app.views.conflict_dialog import MERGE, MINE, THEIRS, Resolution
 from app.views.vendor_editor import check_credit, credit_example, open_vendor_editor
 from app.views.vendors_page import NAME
 
@@ -231,24 +239,83 @@ def test_credit_rule_sentence():
     assert "from 4 points below it stays at the cap of 20 % = EUR 2,000.00" in text
 
 
-def test_a_stale_edit_is_refused_explained_and_read_again(qtbot, db, message_boxes):
+def test_edits_to_fields_they_did_not_touch_are_saved_on_top_of_theirs(
+    qtbot, db, monkeypatch, message_boxes
+):
     editor = open_editor(qtbot, db, 4)
     before = editor.vendor
     # Someone else saves the vendor after it was opened here.
     with db.transaction() as session:
         save_vendor(session, 4, {"category": "Changed elsewhere"}, expected_version=before.version)
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", lambda *_: pytest.fail("asked"))
     editor.account_manager.setText("Mine")
     editor.save_vendor()
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=10_000)
+    with db.session() as session:
+        vendor = get_vendor(session, 4)
+    assert (vendor.category, vendor.account_manager) == ("Changed elsewhere", "Mine")
+    assert editor.category.currentText() == "Changed elsewhere"
+    assert not message_boxes
+
+
+def test_a_field_both_changed_asks_and_keeps_the_side_picked(qtbot, db, monkeypatch):
+    editor = open_editor(qtbot, db, 4)
+    before = editor.vendor
+    with db.transaction() as session:
+        save_vendor(session, 4, {"account_manager": "Theirs", "website": "https://theirs.example"},
+                    expected_version=before.version)  # fmt: skip
+    asked = []
+
+    def answer(_parent, message, _title, what, rows):
+        asked.append((what, [(r.key, r.before, r.theirs, r.mine) for r in rows]))
+        return Resolution(MERGE, {"account_manager": THEIRS, "website": MINE})
+
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", answer)
+    editor.account_manager.setText("Mine")
+    editor.website.setText("https://mine.example")
+    editor.save_vendor()
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=10_000)
+    what, rows = asked[0]
+    assert what == "vendor"
+    assert ("account_manager", before.account_manager or "—", "Theirs", "Mine") in rows
+    with db.session() as session:
+        vendor = get_vendor(session, 4)
+    assert (vendor.account_manager, vendor.website) == ("Theirs", "https://mine.example")
+
+
+def test_a_contract_both_changed_can_keep_mine(qtbot, db, monkeypatch):
+    editor = open_editor(qtbot, db, 4)
+    contract = editor.vendor.contracts[0]
+    editor.contract_list.selectRow(0)
+    qtbot.waitUntil(lambda: editor.contract() is not None, timeout=5_000)
+    contract = editor.contract()
+    with db.transaction() as session:
+        save_contract(session, 4, contract.id, {"title": "Theirs"},
+                      expected_version=contract.version)  # fmt: skip
+    monkeypatch.setattr(conflict_dialog, "ask_conflict", lambda *_: Resolution(MINE))
+    editor.contract_title.setText("Mine")
+    editor.save_contract()
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=10_000)
+    with db.session() as session:
+        assert session.get(Contract, contract.id).title == "Mine"
+
+
+def test_a_stale_contact_is_refused_explained_and_read_again(qtbot, db, message_boxes):
+    editor = open_editor(qtbot, db, 4)
+    contact = editor.vendor.contacts[0]
+    with db.transaction() as session:
+        save_contact(session, 4, contact.id, {"name": "Changed elsewhere"},
+                     expected_version=contact.version)  # fmt: skip
+    editor.edit_contact(contact.id, {"name": "Mine", "role": "", "email": "", "phone": ""})
     qtbot.waitUntil(lambda: bool(message_boxes), timeout=10_000)
     box = message_boxes[-1]
     assert box.windowTitle() == "Changed by someone else"
     assert "was changed by someone else after you opened it" in box.text()
-    assert "read again" in box.text()
-    qtbot.waitUntil(lambda: editor.is_idle() and editor.vendor.version > before.version,
-                    timeout=10_000)  # fmt: skip
-    assert editor.category.currentText() == "Changed elsewhere"
+    qtbot.waitUntil(lambda: editor.is_idle(), timeout=10_000)
     with db.session() as session:
-        assert get_vendor(session, 4).account_manager == before.account_manager
+        assert [c.name for c in get_vendor(session, 4).contacts if c.id == contact.id] == [
+            "Changed elsewhere"
+        ]
 
 
 def test_a_contract_ending_soon_is_warned_about(qtbot, db):
