@@ -714,13 +714,13 @@ class TimelineCanvas(_Canvas):
         super().mousePressEvent(event)
         seg = self.segment_at(event.position())
         if event.button() == Qt.MouseButton.LeftButton and seg is not None:
-            if seg.change.state in MOVABLE_STATES:
+            if self._movable(seg.change):
                 self._press = (event.position(), seg.change)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt name
         if self._press is None:
             seg = self.segment_at(event.position())
-            movable = seg is not None and seg.change.state in MOVABLE_STATES
+            movable = seg is not None and self._movable(seg.change)
             self.setCursor(Qt.CursorShape.OpenHandCursor if movable else Qt.CursorShape.ArrowCursor)
             return
         origin, change = self._press
@@ -730,6 +730,13 @@ class TimelineCanvas(_Canvas):
         self.setCursor(Qt.CursorShape.ClosedHandCursor)
         self.drag = (change, *self.moved(change, delta))
         self.update()
+
+    def _movable(self, change: CalendarChange) -> bool:
+        """A drag reschedules: only changes still movable, and only for a role that may
+        edit changes (the database refuses it anyway)."""
+        from app.views.permissions import may
+
+        return change.state in MOVABLE_STATES and may(self, "edit_change")
 
     def moved(self, change: CalendarChange, delta: QPointF) -> tuple[dt.datetime, dt.datetime]:
         """The change's window after a drag by ``delta`` pixels, in 15-minute steps."""

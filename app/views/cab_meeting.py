@@ -1070,9 +1070,13 @@ class CabMeetingWindow(QMainWindow):
     def _set_enabled(self) -> None:
         loaded = self.view is not None
         item = self.current_item()
-        can_decide = item is not None and item.awaiting
+        from app.views.permissions import may
+
+        can_decide = item is not None and item.awaiting and may(self, "run_cab")
         for button in self.decision_buttons.values():
             button.setEnabled(can_decide)
+        # Approving schedules the change: authorising it is for change managers alone.
+        self.approve_button.setEnabled(can_decide and may(self, "authorise_change"))
         self.approve_button.setToolTip(
             item.blockers_sentence()
             if item is not None and item.blockers

@@ -72,6 +72,7 @@ from app.views.conflict_dialog import ResolvesConflicts
 from app.views.incident_form import RefCombo as _RefCombo
 from app.views.incident_form import ask_unsaved, confirm
 from app.views.incident_queue import ChoiceList
+from app.views.permissions import may, read_only_reason
 from app.views.qtmodels.change_table import risk_colours
 from app.views.theme import DANGER_TEXT, WARNING_TEXT
 from app.views.widgets import scaled_font
@@ -936,6 +937,10 @@ class ChangeForm(QWidget, ResolvesConflicts):
         self._update_header()
         self._update_buttons()
         self.status_label.setText(f"Version {detail.version}" if detail else "Not saved yet")
+        reason = read_only_reason(self, "edit_change")
+        if reason is not None:
+            self.status_label.setText(f"{self.status_label.text()} · read only")
+        self.status_label.setToolTip(reason or "")
         if self._reapply:
             self._apply_kept_edits()
         self.loaded.emit()
@@ -1312,8 +1317,22 @@ class ChangeForm(QWidget, ResolvesConflicts):
         else:
             self.window_hint.setText("")
 
+    def _may_edit(self) -> bool:
+        """Whether the signed-in role may change changes (the database refuses otherwise)."""
+        return may(self, "edit_change")
+
+    def _may_move(self, state: str) -> bool:
+        """Whether the role may make the move to ``state``: scheduling a normal or emergency
+        change out of Authorize is authorising it, which only change managers may do."""
+        if not self._may_edit():
+            return False
+        authorising = (
+            state == S.SCHEDULED and self.detail is not None and self.detail.state == S.AUTHORIZE
+        )
+        return not authorising or may(self, "authorise_change")
+
     def _editable(self) -> bool:
-        if self.unreadable:
+        if self.unreadable or not self._may_edit():
             return False
         return self.detail is None or self.detail.state not in cs.FINAL_STATES
 
@@ -1349,7 +1368,7 @@ class ChangeForm(QWidget, ResolvesConflicts):
         self.type_combo.setEnabled(editable and not busy and self._type_editable())
         standard = self.type_combo.currentData() == ChangeType.STANDARD
         self.template.setEnabled(editable and not busy and standard and self._type_editable())
-        risk_on = self._risk_editable() and not busy and not standard
+        risk_on = self._risk_editable() and not busy and not standard and self._may_edit()
         for group in self.risk_groups.values():
             for button in group.buttons():
                 button.setEnabled(risk_on)
@@ -1359,7 +1378,11 @@ class ChangeForm(QWidget, ResolvesConflicts):
         for state, button in self.step_buttons.items():
             step = steps.get(state)
             ready = step is not None and step.ready
-            button.setEnabled(not busy and (ready or dirty))
+            allowed = self._may_move(state)
+            button.setEnabled(not busy and allowed and (ready or dirty))
+            if not allowed:
+                button.setToolTip(read_only_reason(self, "authorise_change") or "")
+                continue
             if ready:
                 tip = f"Move to {state}" + (" (saves your edits first)" if dirty else "")
             else:
@@ -1369,15 +1392,23 @@ class ChangeForm(QWidget, ResolvesConflicts):
                     tip += " Your unsaved edits are saved with the move and may supply it."
             button.setToolTip(tip)
         has_change = self.detail is not None
-        self.link_button.setEnabled(has_change and not busy and bool(self.link_edit.text().strip()))
-        self.unlink_button.setEnabled(has_change and not busy and self.caused_table.rowCount() > 0)
+        may_edit = self._may_edit()
+        self.link_button.setEnabled(
+            may_edit and has_change and not busy and bool(self.link_edit.text().strip())
+        )
+        self.unlink_button.setEnabled(
+            may_edit and has_change and not busy and self.caused_table.rowCount() > 0
+        )
         implemented = has_change and self.detail.state in (
             S.IMPLEMENT.value,
             S.REVIEW.value,
             S.CLOSED.value,
         )
         self.review_button.setEnabled(
-            bool(implemented) and not busy and bool(self.review_outcome.toPlainText().strip())
+            may_edit
+            and bool(implemented)
+            and not busy
+            and bool(self.review_outcome.toPlainText().strip())
         )
         self.check_button.setEnabled(has_change and not busy)
 
@@ -1450,7 +1481,7 @@ class ChangeForm(QWidget, ResolvesConflicts):
 
     def move_to(self, state: str, **fields: Any) -> None:
         """Save any edits and move to ``state`` in one go."""
-        if self.busy or self.detail is None:
+        if self.busy or self.detail is None or not self._may_move(str(state)):
             return
         changes = self.changes() if self._editable() else {}
         if changes:

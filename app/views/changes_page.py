@@ -831,6 +831,10 @@ class ChangesPage(Page):
         return self._track(form.open_change(self, self.db, change_id, clock=self.context.clock))
 
     def new_change(self, change_type: str = ChangeType.NORMAL, template_id: int | None = None):
+        from app.views.permissions import may
+
+        if not may(self, "edit_change"):
+            return None
         form = self._form()
         return self._track(
             form.open_change(

@@ -71,6 +71,7 @@ from app.services.incidents import (
 from app.services.priority import DEFAULT_MATRIX
 from app.views import ops
 from app.views.conflict_dialog import ResolvesConflicts
+from app.views.permissions import may, read_only_reason
 from app.views.theme import DANGER_TEXT, priority_colours
 from app.views.widgets import scaled_font
 
@@ -899,6 +900,10 @@ class IncidentForm(QWidget, ResolvesConflicts):
         self._update_header()
         self._update_buttons()
         self.status_label.setText(f"Version {detail.version}" if detail else "Not saved yet")
+        reason = read_only_reason(self, "edit_incident")
+        if reason is not None:
+            self.status_label.setText(f"{self.status_label.text()} · read only")
+        self.status_label.setToolTip(reason or "")
         if self._reapply:
             self._apply_kept_edits()
         self.loaded.emit()
@@ -1186,8 +1191,12 @@ class IncidentForm(QWidget, ResolvesConflicts):
         if window is not self and isinstance(window, IncidentWindow):
             window.setWindowTitle(self.windowTitle())
 
+    def _may_edit(self) -> bool:
+        """Whether the signed-in role may change incidents (the database refuses otherwise)."""
+        return may(self, "edit_incident")
+
     def _editable(self) -> bool:
-        if self.unreadable:
+        if self.unreadable or not self._may_edit():
             return False
         return self.detail is None or self.detail.state not in wf.FINAL_STATES
 
@@ -1207,9 +1216,10 @@ class IncidentForm(QWidget, ResolvesConflicts):
         self.buttons["hold"].setText(
             "Change hold reason…" if state == S.ON_HOLD else "Put on hold…"
         )
+        may_edit = self._may_edit()
         for key, button in self.buttons.items():
             button.setVisible(shown[key])
-            button.setEnabled(not self.busy)
+            button.setEnabled(not self.busy and (may_edit or key == "major"))
         editable = self._editable()
         for editor in self.editors:
             editor.setEnabled(editable and not self.busy)
@@ -1217,8 +1227,12 @@ class IncidentForm(QWidget, ResolvesConflicts):
         dirty = self.is_dirty() or detail is None
         self.save_button.setEnabled(editable and dirty and not self.busy)
         self.note_button.setEnabled(
-            detail is not None and bool(self.note_edit.toPlainText().strip()) and not self.busy
+            may_edit
+            and detail is not None
+            and bool(self.note_edit.toPlainText().strip())
+            and not self.busy
         )
+        self.note_edit.setReadOnly(not may_edit)
         self.note_row.setVisible(detail is not None)
 
     def _update_priority_enabled(self, editable: bool) -> None:
@@ -1322,7 +1336,7 @@ class IncidentForm(QWidget, ResolvesConflicts):
 
     def move_to(self, state: str, **fields: Any) -> None:
         """Save any edits and move to ``state`` in one go."""
-        if self.busy or self.detail is None:
+        if self.busy or self.detail is None or not self._may_edit():
             return
         changes = self.changes() if self._editable() else {}
         if changes:
@@ -1355,7 +1369,7 @@ class IncidentForm(QWidget, ResolvesConflicts):
     def add_note(self) -> None:
         """Add the typed work note; the form's unsaved edits stay as they are."""
         text = self.note_edit.toPlainText().strip()
-        if self.busy or self.detail is None or not text:
+        if self.busy or self.detail is None or not text or not self._may_edit():
             return
         incident_id = self.detail.id
         now = self.clock()

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMainWindow,
     QMenu,
     QMessageBox,
     QPlainTextEdit,
@@ -1237,11 +1238,24 @@ class IncidentQueuePage(Page):
         form.open_incident(self, self.db, incident_id, clock=self.context.clock)
 
     def new_incident(self) -> None:
+        """Open a new incident (Ctrl+N); not for a role that may not write incidents."""
+        if not self._may_edit():
+            return
         self.open_incident(None)
+
+    def _may_edit(self) -> bool:
+        from app.views.permissions import may, read_only_reason
+
+        if may(self, "edit_incident"):
+            return True
+        window = self.window()
+        if isinstance(window, QMainWindow):
+            window.statusBar().showMessage(read_only_reason(self, "edit_incident") or "", 5000)
+        return False
 
     def _bulk(self, label: str, work: Callable[[Any, list[int]], Any]) -> ops.OpHandle | None:
         ids = self.selected_ids()
-        if not ids:
+        if not ids or not self._may_edit():
             return None
 
         def done(result: Any) -> None:

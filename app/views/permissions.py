@@ -173,6 +173,19 @@ def roles_for(widget: QObject | None) -> frozenset[str] | None:
     return found.roles if found is not None else None
 
 
+def may(widget: QObject | None, action: str) -> bool:
+    """Whether the role of ``widget``'s window may do ``action``: what a form asks before it
+    offers its fields and buttons (True on SQLite, and while the role is still unknown)."""
+    return can(roles_for(widget), action)
+
+
+def read_only_reason(widget: QObject | None, action: str) -> str | None:
+    """Why a form of ``widget``'s window is read only ("Your role (viewer) may not do
+    this."), or None when its role may do ``action``."""
+    roles = roles_for(widget)
+    return None if can(roles, action) else refused_reason(roles, action)
+
+
 def refused_sentence(widget: QObject | None, exc: BaseException) -> str | None:
     """The "which right is missing" sentence for ``exc`` (or what caused it), else None."""
     seen: set[int] = set()

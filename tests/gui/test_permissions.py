@@ -8,15 +8,18 @@ says which right is missing when a write is refused anyway.
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QToolButton
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.cli import COMMANDS, main
 from app.db import open_database
 from app.db import roles as R
-from app.models import Incident, Vendor
+from app.models import ChangeRequest, Incident, Vendor
 from app.views import ops
+from app.views.change_form import ChangeForm
+from app.views.incident_form import IncidentForm
 from app.views.permissions import WindowRole, allow, is_refused, role_text
 from tests import sample_data
 
@@ -193,3 +196,58 @@ def test_the_command_line_says_which_right_is_missing_instead_of_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("servicedeck: Your role (viewer) may not add vendors")
     assert "Traceback" not in err
+
+
+def _first_id(database, model, **where):
+    with database.session() as s:
+        return s.scalars(select(model.id).filter_by(**where).order_by(model.id)).first()
+
+
+@pytest.mark.pg
+def test_a_viewers_forms_are_read_only_and_their_shortcuts_do_nothing(as_user, qtbot):
+    window = as_user("viewer", start_page="incidents")
+    page = window.current_page()
+    qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=10_000)
+    opened = []
+    page.open_incident = lambda ident: opened.append(ident)
+    page.setFocus()
+    qtbot.keyClick(page, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert opened == []  # Ctrl+N opens no new incident for a viewer
+    assert "may not" in window.statusBar().currentMessage()
+    assert page._bulk("Assign", lambda *_: None) is None
+
+    ident = _first_id(window.db, Incident, state="New")
+    form = IncidentForm(window.db, ident, parent=page, clock=lambda: sample_data.NOW)
+    form.setWindowFlag(Qt.WindowType.Window)
+    qtbot.addWidget(form)
+    qtbot.waitUntil(lambda: form.detail is not None, timeout=10_000)
+    assert "read only" in form.status_label.text()
+    assert form.status_label.toolTip() == "Your role (viewer) may not do this."
+    assert not form.short_description.isEnabled()
+    assert not form.save_button.isEnabled()
+    assert not any(b.isEnabled() for k, b in form.buttons.items() if k != "major")
+    form.note_edit.setPlainText("A note")
+    assert not form.note_button.isEnabled()
+    form.short_description.setText("Typed anyway")
+    form.save()  # what Ctrl+S calls: nothing is written
+    form.move_to("In Progress")
+    assert not form.busy
+    with window.db.session() as s:
+        assert s.get(Incident, ident).state == "New"
+
+
+@pytest.mark.pg
+def test_an_agent_may_edit_a_change_but_not_authorise_it(as_user, qtbot):
+    window = as_user("agent", start_page="changes")
+    ident = _first_id(window.db, ChangeRequest, state="Authorize")
+    form = ChangeForm(window.db, ident, parent=window.current_page(), clock=lambda: sample_data.NOW)
+    form.setWindowFlag(Qt.WindowType.Window)
+    qtbot.addWidget(form)
+    qtbot.waitUntil(lambda: form.detail is not None, timeout=10_000)
+    assert form.short_description.isEnabled()
+    assert "read only" not in form.status_label.text()
+    schedule = form.step_buttons.get("Scheduled")
+    assert schedule is not None and not schedule.isEnabled()
+    assert schedule.toolTip() == "Your role (agent) may not do this."
+    form.move_to("Scheduled")
+    assert not form.busy
