@@ -574,6 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted")
     except Exception as exc:
+        from app.db.errors import CONNECTION_LOST, connection_lost
+
+        if connection_lost(exc):
+            return _fail(CONNECTION_LOST)
         refused = _refused_right(exc, getattr(args, "db", None))
         if refused is None:
             raise

@@ -150,3 +150,18 @@ def open_database(
         engine.dispose()
         raise
     return Database(url, engine)
+
+
+@contextmanager
+def committed_view(session: Session) -> Iterator[Session]:
+    """A new session on ``session``'s engine, to read what others have committed.
+
+    A flush whose version-checked UPDATE matched no row (someone saved first) rolls back
+    ``session``'s transaction, so nothing more can be read through it; the services use
+    this to tell the loser what the winner saved.
+    """
+    fresh = Session(bind=session.get_bind(), info=dict(session.info))
+    try:
+        yield fresh
+    finally:
+        fresh.close()

@@ -42,6 +42,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.db.engine import committed_view
 from app.models.audit import AuditEntry
 from app.models.base import utcnow
 from app.models.change import (
@@ -797,11 +798,17 @@ def record_decision(
         item.conditions = text
         item.notes = note_text
         item.decided_at = now
+        item_id, change_id = item.id, change.id
         try:
             session.flush()
         except StaleDataError:
-            session.refresh(item)
-            raise _item_conflict(session, item, change, mine) from None
+            # The transaction is gone with the lost race: read the board's decision anew.
+            with committed_view(session) as fresh:
+                theirs = fresh.get(CabAgendaItem, item_id)
+                assert theirs is not None
+                raise _item_conflict(
+                    fresh, theirs, fresh.get(ChangeRequest, change_id), mine
+                ) from None
         if old_votes != clean_votes:
             session.execute(delete(CabVote).where(CabVote.agenda_item_id == item.id))
             for person_id, vote in clean_votes.items():

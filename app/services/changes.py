@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.db.engine import committed_view
 from app.models.audit import AuditEntry
 from app.models.base import utcnow
 from app.models.change import (
@@ -836,20 +837,25 @@ def _load(
     """The change, if it is still at ``expected_version``; else a ConflictError."""
     change = _get(session, change_id)
     if expected_version is not None and change.version != expected_version:
-        who, when = last_writer(session, "change_request", change.id)
-        by = f" by {who}" if who else ""
-        at = f" at {format_datetime(when)}" if when else ""
-        raise ConflictError(
-            f"{change.number} was changed{by}{at} after you opened it. Nothing was overwritten.",
-            change_id=change.id,
-            number=change.number,
-            their_version=change.version,
-            theirs=_values(change),
-            mine=dict(mine),
-            changed_by=who,
-            changed_at=when,
-        )
+        raise _conflict(session, change, mine)
     return change
+
+
+def _conflict(session: Session, change: ChangeRequest, mine: Mapping[str, Any]) -> ConflictError:
+    """Someone else's save is in the way: what they saved, to show beside ``mine``."""
+    who, when = last_writer(session, "change_request", change.id)
+    by = f" by {who}" if who else ""
+    at = f" at {format_datetime(when)}" if when else ""
+    return ConflictError(
+        f"{change.number} was changed{by}{at} after you opened it. Nothing was overwritten.",
+        change_id=change.id,
+        number=change.number,
+        their_version=change.version,
+        theirs=_values(change),
+        mine=dict(mine),
+        changed_by=who,
+        changed_at=when,
+    )
 
 
 def _refuse_final(change: ChangeRequest) -> None:
@@ -876,15 +882,15 @@ def _refuse_locked(change: ChangeRequest, what: str) -> None:
 
 
 def _save(session: Session, change: ChangeRequest, now: dt.datetime) -> None:
-    """Stamp and flush (always an UPDATE, so the version moves); a lost race is refused."""
+    """Stamp and flush (always an UPDATE, so the version moves); a lost race becomes a
+    ConflictError with what the other console saved (read anew: the transaction is gone)."""
     change.updated_at = now
+    ident = change.id
     try:
         session.flush()
     except StaleDataError:
-        raise WorkflowError(
-            f"{change.number} was changed by someone else while it was being saved; "
-            "open it again and repeat your change."
-        ) from None
+        with committed_view(session) as fresh:
+            raise _conflict(fresh, _get(fresh, ident), {}) from None
 
 
 def _audit(
@@ -1501,6 +1507,7 @@ def link_incident(
         return incident
     old = incident.caused_by_change_id
     old_number = session.get(ChangeRequest, old).number if old is not None else None
+    incident_number = incident.number  # readable after a lost race rolls the session back
     with session.no_autoflush:
         incident.caused_by_change_id = change.id
         incident.updated_at = now
@@ -1519,8 +1526,8 @@ def link_incident(
             session.flush()
         except StaleDataError:
             raise WorkflowError(
-                f"{incident.number} was changed by someone else while it was being saved; "
-                "try again."
+                f"{incident_number} was changed by someone else while it was being saved; "
+                "nothing was linked. Try again."
             ) from None
     return incident
 

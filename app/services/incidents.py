@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.db.engine import committed_view
 from app.models import (
     AppUser,
     AuditEntry,
@@ -631,17 +632,17 @@ def _apply_sla(session: Session, incident: Incident, now: dt.datetime) -> None:
 
 
 def _save(session: Session, incident: Incident, now: dt.datetime) -> None:
-    """Stamp, flush and update the SLA clocks; a lost race becomes a WorkflowError."""
+    """Stamp, flush and update the SLA clocks; a lost race becomes a ConflictError."""
     incident.updated_at = now
+    ident = incident.id
     try:
         session.flush()
         _apply_sla(session, incident, now)
         session.flush()
     except StaleDataError:
-        raise WorkflowError(
-            f"{incident.number} was changed by someone else while it was being saved; "
-            "open it again and repeat your change."
-        ) from None
+        if ident is None:
+            raise
+        raise _lost_race(session, ident) from None
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -669,20 +670,32 @@ def _load(
     """The incident, if it is still at ``expected_version``; else a ConflictError."""
     incident = _get(session, incident_id)
     if expected_version is not None and incident.version != expected_version:
-        who, when = last_writer(session, "incident", incident.id)
-        by = f" by {who}" if who else ""
-        at = f" at {format_datetime(when)}" if when else ""
-        raise ConflictError(
-            f"{incident.number} was changed{by}{at} after you opened it. Nothing was overwritten.",
-            incident_id=incident.id,
-            number=incident.number,
-            their_version=incident.version,
-            theirs=_values(incident),
-            mine=dict(mine),
-            changed_by=who,
-            changed_at=when,
-        )
+        raise _conflict(session, incident, mine)
     return incident
+
+
+def _conflict(session: Session, incident: Incident, mine: dict[str, Any]) -> ConflictError:
+    """Someone else's save is in the way: what they saved, to show beside ``mine``."""
+    who, when = last_writer(session, "incident", incident.id)
+    by = f" by {who}" if who else ""
+    at = f" at {format_datetime(when)}" if when else ""
+    return ConflictError(
+        f"{incident.number} was changed{by}{at} after you opened it. Nothing was overwritten.",
+        incident_id=incident.id,
+        number=incident.number,
+        their_version=incident.version,
+        theirs=_values(incident),
+        mine=dict(mine),
+        changed_by=who,
+        changed_at=when,
+    )
+
+
+def _lost_race(session: Session, incident_id: int) -> ConflictError:
+    """The conflict of a save whose version check failed at flush: another console saved
+    between our read and our write. ``session``'s transaction is gone, so read theirs anew."""
+    with committed_view(session) as fresh:
+        return _conflict(fresh, _get(fresh, incident_id), {})
 
 
 def _refuse_final(incident: Incident) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
+from app.db.engine import committed_view
 from app.models import (
     Contract,
     ContractSlaTarget,
@@ -221,6 +223,23 @@ def _saved_values(row: Any) -> dict[str, Any]:
     return {}
 
 
+def _flush_versioned(session: Session, what: str, row: Vendor | Contract) -> None:
+    """Flush a vendor or contract; a save that lost a race to another console becomes a
+    ConflictError carrying what that console saved (read anew: the transaction is gone)."""
+    kind, ident = type(row), row.id
+    try:
+        session.flush()
+    except StaleDataError:
+        with committed_view(session) as fresh:
+            saved = fresh.get(kind, ident)
+            raise ConflictError(
+                f"{what} was changed by someone else while it was being saved. "
+                "Nothing was overwritten.",
+                theirs=_saved_values(saved) if saved is not None else {},
+                their_version=saved.version if saved is not None else None,
+            ) from None
+
+
 def _check_version(row: Any, expected: int | None, what: str) -> None:
     if expected is not None and row.version != expected:
         raise ConflictError(
@@ -278,7 +297,7 @@ def save_vendor(
         setattr(vendor, key, value)
     if vendor_id is None:
         session.add(vendor)
-    _flush(session, f"The vendor {vendor.name!r}")
+    _flush_versioned(session, f"The vendor {vendor.name!r}", vendor)
     return vendor.id
 
 
@@ -369,7 +388,7 @@ def save_contract(
         session.add(contract)
     for key, value in new.items():
         setattr(contract, key, value)
-    _flush(session, f"The contract {contract.reference}")
+    _flush_versioned(session, f"The contract {contract.reference}", contract)
     return contract.id
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from app import APP_NAME
 from app.db import Database
-from app.db.errors import DatabaseError
+from app.db.errors import CONNECTION_LOST, DatabaseError, connection_lost
 from app.services.progress import Cancelled, Progress
 
 T = TypeVar("T")
@@ -64,6 +64,14 @@ def error_box(
     if isinstance(exc, DatabaseError):
         box.setIcon(QMessageBox.Icon.Warning)
         box.setText(str(exc))
+        return box
+    if connection_lost(exc):
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setText(CONNECTION_LOST)
+        box.setInformativeText(
+            "What you typed is still in the form. Servicedeck reconnects by itself; "
+            "try again once the server is back."
+        )
         return box
     box.setIcon(QMessageBox.Icon.Critical)
     first_line = (str(exc).strip().splitlines() or [""])[0][:300]

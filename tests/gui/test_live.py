@@ -140,14 +140,10 @@ def test_a_restarted_server_shows_the_banner_then_a_save_succeeds(qtbot, open_wi
         queue = show_queue(qtbot, window)
         wait_count(qtbot, queue, 9)
 
-        server._run("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")
+        server.halt()
         qtbot.waitUntil(window.banner.isVisible, timeout=5_000)
         assert "disconnected" in window.live_label.text()
-        options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {server.root}"
-        server._run(
-            "pg_ctl", "-D", str(server.data), "-o", options, "-l", str(server.root / "log"),
-            "-w", "-t", "60", "start",
-        )  # fmt: skip
+        server.resume()
         qtbot.waitUntil(window.banner.isHidden, timeout=15_000)
         assert window.live.listener.reconnects == 1
 
@@ -175,3 +171,56 @@ def test_a_shown_page_refreshes_once_for_a_burst_of_changes_to_its_tables(qtbot,
     qtbot.waitUntil(lambda: calls == [1], timeout=3_000)
     qtbot.wait(today.LIVE_DELAY_MS + 100)
     assert calls == [1]
+
+
+@pytest.mark.pg
+def test_a_save_cut_off_by_a_server_stop_keeps_the_edits_and_goes_through_after(
+    qtbot, monkeypatch, message_boxes
+):
+    from app.services import incidents as wf
+    from app.views.incident_form import IncidentForm
+
+    server = start_server()
+    try:
+        database = open_database(server.create_database("live_mid_save"))
+        sample_data.fill(database)
+        with database.session() as session:
+            ident = (
+                session.query(Incident.id).filter_by(state="New").order_by(Incident.id).first()[0]
+            )
+        form = IncidentForm(database, ident, clock=lambda: sample_data.NOW)
+        qtbot.addWidget(form)
+        qtbot.waitUntil(lambda: form.detail is not None, timeout=10_000)
+        before = form.detail.short_description
+
+        original = wf.update_incident
+
+        def stop_mid_save(session, *args, **kwargs):
+            result = original(session, *args, **kwargs)
+            session.flush()  # the UPDATE is on the server, not yet committed
+            server.halt()
+            return result
+
+        monkeypatch.setattr(wf, "update_incident", stop_mid_save)
+        form.short_description.setText("Typed before the server stopped")
+        form.save()
+        qtbot.waitUntil(lambda: bool(message_boxes), timeout=20_000)
+        qtbot.waitUntil(lambda: not form.busy, timeout=5_000)
+        assert message_boxes[-1].text().startswith("The connection to the database server was lost")
+        assert form.short_description.text() == "Typed before the server stopped"
+        assert form.is_dirty()
+
+        server.resume()
+        monkeypatch.setattr(wf, "update_incident", original)
+        with database.session() as session:
+            assert session.get(Incident, ident).short_description == before  # nothing written
+        with qtbot.waitSignal(form.saved, timeout=20_000):
+            form.save()
+        with database.session() as session:
+            row = session.get(Incident, ident)
+            assert row.short_description == "Typed before the server stopped"
+            assert row.version == 2
+        form.close()
+        database.dispose()
+    finally:
+        server.stop()

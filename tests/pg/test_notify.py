@@ -145,13 +145,9 @@ def test_writes_on_sqlite_are_left_alone(db):
 
 
 def _restart(server) -> None:
-    server._run("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")
+    server.halt()
     time.sleep(0.5)
-    options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {server.root} -c fsync=off"
-    server._run(
-        "pg_ctl", "-D", str(server.data), "-o", options, "-l", str(server.root / "log"),
-        "-w", "-t", "60", "start",
-    )  # fmt: skip
+    server.resume()
 
 
 def test_the_listener_survives_a_server_restart():

@@ -138,3 +138,27 @@ def test_opening_an_up_to_date_database_does_not_load_alembic(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_server_that_went_away_is_told_apart_from_other_errors():
+    from sqlalchemy.exc import OperationalError
+
+    from app.db.errors import connection_lost
+
+    class Shutdown(Exception):
+        sqlstate = "57P01"  # admin_shutdown, as psycopg reports it
+
+    class Syntax(Exception):
+        sqlstate = "42601"
+
+    assert connection_lost(OperationalError("COMMIT", {}, Shutdown("terminating connection")))
+    invalidated = OperationalError("SELECT 1", {}, Exception("closed"))
+    invalidated.connection_invalidated = True
+    assert connection_lost(invalidated)
+    wrapped = RuntimeError("save failed")
+    wrapped.__cause__ = OperationalError(
+        "x", {}, type("Lost", (Exception,), {"sqlstate": "08006"})()
+    )
+    assert connection_lost(wrapped)
+    assert not connection_lost(OperationalError("SELECT", {}, Syntax("syntax error")))
+    assert not connection_lost(ValueError("bad date"))
