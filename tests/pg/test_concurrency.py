@@ -161,3 +161,29 @@ def test_a_server_stopping_during_a_save_writes_nothing_and_the_save_can_be_repe
 def _audit_rows(database) -> int:
     with database.session() as session:
         return session.scalar(select(func.count()).select_from(AuditEntry))
+
+
+@pytest.mark.pg
+def test_an_older_console_is_refused_by_a_newer_shared_schema(pg_url, capsys):
+    from sqlalchemy import text
+
+    from app.cli import main
+    from app.db.errors import NewerSchema
+
+    open_database(pg_url).dispose()
+    database = open_database(pg_url)
+    with database.transaction() as session:
+        session.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+        incidents_before = session.scalar(select(func.count()).select_from(Incident))
+    database.dispose()
+    with pytest.raises(NewerSchema, match="newer version of Servicedeck"):
+        open_database(pg_url)
+    assert main(["kpi", "--db", pg_url, "--from", "2026-10-01", "--to", "2026-10-31"]) == 1
+    assert "newer version of Servicedeck" in capsys.readouterr().err
+    import psycopg
+
+    with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (
+            "9999_future",
+        )
+        assert conn.execute("SELECT count(*) FROM incident").fetchone() == (incidents_before,)
