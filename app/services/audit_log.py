@@ -685,3 +685,11 @@ def last_writer(
         return None, None
     name = session.scalar(select(AppUser.display_name).where(AppUser.username == row.username))
     return name or row.username, row.at
+
+
+def by_whom_when(who: str | None, when: dt.datetime | None) -> str:
+    """``" by Alex Kim at 25 Nov 2026 14:05"`` (either part left out when unknown), for
+    the "was changed … after you opened it" of a conflict."""
+    by = f" by {who}" if who else ""
+    at = f" at {format_datetime(when)}" if when else ""
+    return by + at

@@ -60,7 +60,7 @@ from app.models.enums import CabDecision, ChangeState, ChangeType, CloseCode, Vo
 from app.models.incident import Incident
 from app.models.org import Person, Team
 from app.services import changes
-from app.services.audit_log import last_writer
+from app.services.audit_log import by_whom_when, last_writer
 from app.services.changes import ConflictError, MissingFieldsError, WorkflowError
 from app.services.conflicts import Conflict, find_conflicts
 from app.services.formatting import format_datetime, format_duration
@@ -635,12 +635,11 @@ def _item_conflict(
     session: Session, item: CabAgendaItem, change: ChangeRequest, mine: dict[str, Any]
 ) -> DecisionConflictError:
     who, when = last_writer(session, "cab_agenda_item", item.id)
-    by = f" by {who}" if who else ""
-    at = f" at {format_datetime(when)}" if when else ""
+    by_at = by_whom_when(who, when)
     if item.decision is not None:
-        what = f"was decided ({DECISION_LABELS.get(item.decision, item.decision)}){by}{at}"
+        what = f"was decided ({DECISION_LABELS.get(item.decision, item.decision)}){by_at}"
     else:
-        what = f"was changed{by}{at}"
+        what = f"was changed{by_at}"
     return DecisionConflictError(
         f"{change.number} {what} after you opened the agenda. Nothing was overwritten; "
         "look at the board's decision again.",
@@ -742,10 +741,9 @@ def record_decision(
         raise _item_conflict(session, item, change, mine)
     if change_version is not None and change.version != change_version:
         who, when = last_writer(session, "change_request", change.id)
-        by = f" by {who}" if who else ""
-        at = f" at {format_datetime(when)}" if when else ""
+        by_at = by_whom_when(who, when)
         raise ConflictError(
-            f"{change.number} was changed{by}{at} after you opened the agenda; the board "
+            f"{change.number} was changed{by_at} after you opened the agenda; the board "
             "must see the change as it is now. Nothing was recorded.",
             change_id=change.id,
             number=change.number,

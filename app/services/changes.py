@@ -58,7 +58,7 @@ from app.models.enums import ChangeState, ChangeType, CloseCode, Risk
 from app.models.incident import Incident, IncidentEvent
 from app.models.org import AppUser, Person, Team, team_member
 from app.models.vendor import Vendor
-from app.services.audit_log import last_writer
+from app.services.audit_log import by_whom_when, last_writer
 from app.services.conflicts import Conflict, conflicts_for
 from app.services.formatting import format_datetime
 from app.services.incidents import GroupOption, Option, ServiceOption, WorkflowError
@@ -844,10 +844,9 @@ def _load(
 def _conflict(session: Session, change: ChangeRequest, mine: Mapping[str, Any]) -> ConflictError:
     """Someone else's save is in the way: what they saved, to show beside ``mine``."""
     who, when = last_writer(session, "change_request", change.id)
-    by = f" by {who}" if who else ""
-    at = f" at {format_datetime(when)}" if when else ""
+    by_at = by_whom_when(who, when)
     return ConflictError(
-        f"{change.number} was changed{by}{at} after you opened it. Nothing was overwritten.",
+        f"{change.number} was changed{by_at} after you opened it. Nothing was overwritten.",
         change_id=change.id,
         number=change.number,
         their_version=change.version,

@@ -40,7 +40,7 @@ from app.models import (
     utcnow,
 )
 from app.models.enums import HoldReason, IncidentState
-from app.services.audit_log import last_writer
+from app.services.audit_log import by_whom_when, last_writer
 from app.services.formatting import format_datetime
 from app.services.priority import PriorityError, check_level, check_priority, compute_priority
 from app.services.priority import matrix as priority_matrix
@@ -677,10 +677,9 @@ def _load(
 def _conflict(session: Session, incident: Incident, mine: dict[str, Any]) -> ConflictError:
     """Someone else's save is in the way: what they saved, to show beside ``mine``."""
     who, when = last_writer(session, "incident", incident.id)
-    by = f" by {who}" if who else ""
-    at = f" at {format_datetime(when)}" if when else ""
+    by_at = by_whom_when(who, when)
     return ConflictError(
-        f"{incident.number} was changed{by}{at} after you opened it. Nothing was overwritten.",
+        f"{incident.number} was changed{by_at} after you opened it. Nothing was overwritten.",
         incident_id=incident.id,
         number=incident.number,
         their_version=incident.version,
