@@ -170,6 +170,29 @@ def build_parser() -> argparse.ArgumentParser:
     roster_export.add_argument("--ics", required=True, metavar="DIR")
     roster_export.add_argument("--xlsx", metavar="FILE.xlsx")
 
+    imp = sub.add_parser(
+        "import", help="incidents from a ServiceNow or Jira Service Management export"
+    )
+    imp.add_argument(
+        "kind", choices=("servicenow", "jsm"),
+        help="servicenow: a list export or an event log (told apart by its columns); jsm: a JSM CSV",
+    )  # fmt: skip
+    imp.add_argument("file", metavar="FILE", help="the export, .csv or .xlsx")
+    _add_db(imp)
+    imp.add_argument(
+        "--mapping", metavar="FILE", help="a column mapping saved by the import wizard"
+    )
+    imp.add_argument(
+        "--date-format", metavar="FMT",
+        help="how the file writes dates, as for strptime, e.g. '%%d/%%m/%%Y %%H:%%M' "
+        "(default: detected; asked for when the file cannot tell)",
+    )  # fmt: skip
+    imp.add_argument(
+        "--tz", metavar="ZONE", help="the zone of the file's times, e.g. Europe/Berlin "
+        "(default: this computer's)",
+    )  # fmt: skip
+    imp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
     shot = sub.add_parser("screenshot", help="save a PNG of every page, offscreen")
     _add_db(shot)
     shot.add_argument("--out", required=True, metavar="DIR")
@@ -534,6 +557,87 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``servicedeck import KIND`` accepts.
+IMPORT_KINDS = {"servicenow": ("servicenow", "servicenow-events"), "jsm": ("jsm",)}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """read_plan then write_plan, as the import wizard does: all of the file or none of it."""
+    from pathlib import Path
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import open_database
+    from app.services.io.importer import AmbiguousDateFormat, format_label, load_mapping, read_plan
+    from app.services.io.incident_import import ImportConflict, write_plan
+    from app.services.io.records import ImportFileError, ImportSource
+    from app.services.progress import Cancelled
+
+    tz = None
+    if args.tz:
+        from zoneinfo import ZoneInfo
+
+        try:
+            tz = ZoneInfo(args.tz)
+        except (ValueError, OSError, KeyError):
+            return _fail(f"--tz: unknown time zone {args.tz!r} (use a name like Europe/Berlin)")
+    allowed = IMPORT_KINDS[args.kind]
+    source, mapping, date_format = None, None, args.date_format
+    try:
+        if args.mapping:
+            saved = load_mapping(args.mapping)
+            if saved.source.value not in allowed:
+                return _fail(
+                    f"--mapping {args.mapping} is for a {saved.source.label}, "
+                    f"not for `servicedeck import {args.kind}`"
+                )
+            source, mapping = saved.source, saved.mapping
+            date_format = date_format or saved.date_format
+        if not Path(args.file).is_file():
+            return _fail(f"there is no file {args.file}")
+        progress = _stderr_progress(args.quiet)
+        database = open_database(args.db, create=False)
+        try:
+            plan = read_plan(
+                args.file, source=source, mapping=mapping, date_format=date_format, tz=tz,
+                progress=lambda done, total: progress.update(done, total, f"Reading {args.file}"),
+            )  # fmt: skip
+            if plan.source.value not in allowed:
+                other = "jsm" if plan.source is ImportSource.JSM else "servicenow"
+                return _fail(
+                    f"{args.file} is a {plan.source.label}, not what `import {args.kind}` "
+                    f"reads; use `servicedeck import {other}`. Nothing was imported."
+                )
+            summary = write_plan(
+                database, plan, username=database.identity.username,
+                progress=lambda label, done, total: progress.update(done, total, label),
+            )  # fmt: skip
+        finally:
+            database.dispose()
+    except AmbiguousDateFormat as exc:
+        choices = ", ".join(f"'{f}' ({format_label(f)})" for f in exc.candidates)
+        return _fail(
+            f"{args.file}: the dates fit more than one format"
+            f"{f' (e.g. {exc.value})' if exc.value else ''}; pass --date-format with one of "
+            f"{choices}. Nothing was imported."
+        )
+    except ImportFileError as exc:
+        return _fail(f"{_one_line(str(exc))} Nothing was imported.")
+    except (ImportConflict, Cancelled) as exc:
+        return _fail(_one_line(str(exc)) or "cancelled; nothing was imported")
+    except SQLAlchemyError as exc:
+        refused = _refused_right(exc, args.db)
+        reason = refused or _one_line(str(getattr(exc, "orig", None) or exc))
+        return _fail(f"the database refused the import: {reason}. Nothing was imported.")
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def cmd_screenshot(args: argparse.Namespace) -> int:
     from app.views.screenshot import take_screenshots
 
@@ -560,6 +664,7 @@ COMMANDS = {
     "kpi": cmd_kpi,
     "report": cmd_report,
     "roster": cmd_roster,
+    "import": cmd_import,
 }
 
 

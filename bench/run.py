@@ -39,6 +39,7 @@ AREAS = (
     "calendar",
     "roster",
     "scorecards",
+    "import",
 )
 
 

@@ -178,6 +178,14 @@ class MainWindow(QMainWindow):
         self.connect_action = file_menu.addAction("&Connect to shared database…")
         self.connect_action.triggered.connect(self.connect_shared_database)
         file_menu.addSeparator()
+        self.import_action = file_menu.addAction("&Import incidents…")
+        self.import_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.import_action.setToolTip(
+            "A ServiceNow incident list or event log, or a Jira Service Management CSV"
+        )
+        self.import_action.triggered.connect(lambda: self.import_incidents())
+        self.permissions.changed.connect(self._role_known)
+        file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -379,6 +387,19 @@ class MainWindow(QMainWindow):
         )
         if path:
             self.open_other_database(path, create=False)
+
+    def import_incidents(self, path: str | None = None):
+        """File > Import incidents… (Ctrl+I): the import wizard on this window's database."""
+        from app.views.import_wizard import open_import_wizard
+
+        if not self.import_action.isEnabled():
+            return None
+        return open_import_wizard(self, self.db, path=path)
+
+    def _role_known(self, roles) -> None:
+        from app.views.permissions import allow
+
+        allow(roles, {"edit_incident": [self.import_action]})
 
     def connect_shared_database(self) -> None:
         from app.views.connect_dialog import ConnectDialog
