@@ -14,7 +14,8 @@ bound), ``first_group_id`` the first group, the reassignment and reopen counts a
 from the history when the file has no column for them, and a priority other than the
 matrix's is kept as an override. Fields the file does not have (its mapping names no column
 for them and the value is empty) keep their stored values on an update. ``updated_at`` is the
-file's, so the KPI columns kept in memory and on disk are forgotten after the commit.
+time of the import (the file's last update is in the history), so other consoles' KPI columns
+fold the rows in; this console's, in memory and on disk, are forgotten after the commit.
 
 Speed: names and numbers are read in IN-list chunks; the big tables (incidents, history,
 clocks, audit) go in on the session's connection with the driver's executemany on SQLite and
@@ -730,11 +731,9 @@ class _Writer:
         derived["first_response_at"] = (
             None if first_response is None else max(first_response, opened)
         )
-        last = max([opened] + [e[0] for e in events])
-        for key in ("resolved_at", "closed_at"):
-            if row[key] is not None:
-                last = max(last, row[key])
-        derived["updated_at"] = row["updated_at"] or last
+        # Written now: other consoles fold in what changed by updated_at (the KPI columns'
+        # refresh), so an imported row must look as new as it is in this database.
+        derived["updated_at"] = self.now
         return events, states, derived
 
     # -- comparing with the database ---------------------------------------------------------
