@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, case, delete, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -62,6 +61,7 @@ from app.services.audit_log import by_whom_when, last_writer
 from app.services.conflicts import Conflict, conflicts_for
 from app.services.formatting import format_datetime
 from app.services.incidents import GroupOption, Option, ServiceOption, WorkflowError
+from app.services.numbering import insert_numbered
 from app.services.users import author_person_id
 
 S = ChangeState
@@ -1052,26 +1052,14 @@ def next_number(session: Session) -> str:
 
 
 def _insert_numbered(session: Session, change: ChangeRequest) -> None:
-    """Insert with the next free number; on PostgreSQL a number taken meanwhile is retried."""
-    retry = session.get_bind().dialect.name != "sqlite"
-    for attempt in range(5):
-        change.number = next_number(session)
-        if not retry:
-            # SQLite serialises writers, so the number cannot be taken in between.
-            session.add(change)
-            session.flush()
-            return
-        try:
-            with session.begin_nested():
-                session.add(change)
-                session.flush()
-            return
-        except IntegrityError:
-            taken = session.scalar(
-                select(ChangeRequest.id).where(ChangeRequest.number == change.number)
-            )
-            if taken is None or attempt == 4:
-                raise
+    """Insert with the next free number (see :mod:`app.services.numbering`)."""
+    insert_numbered(
+        session,
+        change,
+        next_number,
+        lambda: WorkflowError("No free change number was found (others were creating "
+                              "changes at the same moment); save again."),
+    )  # fmt: skip
 
 
 def _template(session: Session, template_id: Any) -> ChangeTemplate:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,6 +41,7 @@ from app.models import (
 from app.models.enums import HoldReason, IncidentState
 from app.services.audit_log import by_whom_when, last_writer
 from app.services.formatting import format_datetime
+from app.services.numbering import insert_numbered
 from app.services.priority import PriorityError, check_level, check_priority, compute_priority
 from app.services.priority import matrix as priority_matrix
 from app.services.users import author_person_id
@@ -767,24 +767,14 @@ _INPUT_FIELDS = tuple(IncidentInput.__dataclass_fields__)
 
 
 def _insert_numbered(session: Session, incident: Incident) -> None:
-    """Insert with the next free number; on PostgreSQL a number taken meanwhile is retried."""
-    retry = session.get_bind().dialect.name != "sqlite"
-    for attempt in range(5):
-        incident.number = next_number(session)
-        if not retry:
-            # SQLite serialises writers, so the number cannot be taken in between.
-            session.add(incident)
-            session.flush()
-            return
-        try:
-            with session.begin_nested():
-                session.add(incident)
-                session.flush()
-            return
-        except IntegrityError:
-            taken = session.scalar(select(Incident.id).where(Incident.number == incident.number))
-            if taken is None or attempt == 4:
-                raise
+    """Insert with the next free number (see :mod:`app.services.numbering`)."""
+    insert_numbered(
+        session,
+        incident,
+        next_number,
+        lambda: WorkflowError("No free incident number was found (others were creating "
+                              "incidents at the same moment); save again."),
+    )  # fmt: skip
 
 
 # Editing

@@ -268,3 +268,25 @@ def test_export_writes_every_matching_incident(qtbot, queue, tmp_path):
     numbers_written = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert sorted(numbers_written) == [f"INC00{i}" for i in range(1, 10)]
     assert "Exported 9 incidents" in queue.selected_label.text()
+
+
+def test_a_burst_of_live_refreshes_runs_one_at_a_time_and_shows_the_newest(qtbot, queue, db):
+    model = queue.model
+    shown = []
+    original = model._refreshed
+
+    def record(result):
+        shown.append(result.serial)
+        original(result)
+
+    model._refreshed = record
+    first = model.row_at(0)
+    for _ in range(10):
+        model.refresh()  # what each notification of another console's commit asks for
+    assert model._refreshing and model._refresh_again
+    with db.transaction() as session:
+        session.get(Incident, first.id).short_description = "Changed during the burst"
+    model.refresh()
+    qtbot.waitUntil(lambda: not model._refreshing, timeout=10_000)
+    assert shown == [1, 2]  # ten asks while one ran: one more, not ten
+    assert model.row_at(0).short_description == "Changed during the burst"

@@ -64,6 +64,7 @@ from app.services.io.records import (
     ImportPlan,
     ImportSource,
 )
+from app.services.numbering import lock_series
 from app.services.priority import matrix as priority_matrix
 from app.services.progress import Cancelled
 
@@ -423,6 +424,8 @@ class _Writer:
         self.instants: dict[dt.datetime, str] = {}
 
     def run(self) -> ImportSummary:
+        # Numbers are written as the file has them: no console hands out a new one meanwhile.
+        lock_series(self.session, Incident.__tablename__)
         incidents = self._unique(self.plan.incidents)
         self._check(incidents)
         total = len(incidents)

@@ -100,6 +100,7 @@ class Refreshed:
     ctx: q.QueryContext
     total: int
     blocks: dict[int, list[Any]]
+    serial: int = 0
 
 
 class IncidentTableModel(QAbstractTableModel):
@@ -134,6 +135,11 @@ class IncidentTableModel(QAbstractTableModel):
         self.counting = False
         self._pending_count: int | None = None
         self._generation = 0
+        #: Live refreshes: one at a time, one more queued; each numbered, newest shown.
+        self._refreshing = False
+        self._refresh_again = False
+        self._refresh_serial = 0
+        self._shown_serial = 0
         self._blocks: OrderedDict[int, list[Any]] = OrderedDict()
         self._placeholder_brush = QBrush(QColor("#9e9e9e"))
         #: Display texts per incident id, formatted once (bounded like the blocks).
@@ -195,9 +201,21 @@ class IncidentTableModel(QAbstractTableModel):
         self.set_query(self.filter, self.sort_order)
 
     def refresh(self) -> None:
-        """Recount and re-read the blocks on hand, keeping the scroll position (live updates)."""
+        """Recount and re-read the blocks on hand, keeping the scroll position (live updates).
+
+        One refresh runs at a time: asked again meanwhile, one more follows it (it must
+        start after the change that asked, so the newest rows win), however often it was
+        asked. Results older than one already shown are dropped.
+        """
         if self.ctx is None or self.loading or self.counting:
             return
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+        self._refresh_again = False
+        self._refresh_serial += 1
+        serial = self._refresh_serial
         generation, filt, sort_, teams = (
             self._generation,
             self.filter,
@@ -217,11 +235,19 @@ class IncidentTableModel(QAbstractTableModel):
                 for b in wanted
                 if b * BLOCK_SIZE < total
             }
-            return Refreshed(generation, ctx, total, blocks)
+            return Refreshed(generation, ctx, total, blocks, serial)
 
-        ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._refreshed).failure(
-            self._failed
-        ).run_in_background()
+        handle = (
+            ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._refreshed)
+            .failure(self._failed)
+            .run_in_background()
+        )
+        handle.finished.connect(self._refresh_done)
+
+    def _refresh_done(self) -> None:
+        self._refreshing = False
+        if self._refresh_again:
+            self.refresh()
 
     def _first_window(self, result: FirstWindow) -> None:
         if result.generation != self._generation:
@@ -262,8 +288,9 @@ class IncidentTableModel(QAbstractTableModel):
         self.counted.emit(self.total)
 
     def _refreshed(self, result: Refreshed) -> None:
-        if result.generation != self._generation:
+        if result.generation != self._generation or result.serial < self._shown_serial:
             return
+        self._shown_serial = result.serial
         self.ctx = result.ctx
         self._now = result.ctx.now
         old = self.total
