@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from app.db import Database, open_database
 from app.db.errors import DatabaseError
@@ -576,6 +576,10 @@ class DemoBuilder:
                 for i, (name, risk, minutes) in enumerate(cat.CHANGE_TEMPLATES, start=1)
             ],
         )
+        # A new database comes with the standard template (migration 0006); the demo's own,
+        # the same criteria with fixed ids, takes its place.
+        self.conn.execute(delete(ScorecardCriterion.__table__))
+        self.conn.execute(delete(ScorecardTemplate.__table__))
         self._rows(
             ScorecardTemplate,
             [{"id": 1, "name": "Standard vendor scorecard", "green_min": 85.0, "amber_min": 70.0}],

@@ -502,7 +502,9 @@ def _load_world(
     for p in session.scalars(pq.order_by(ScorecardPeriod.id)):
         judged = {s.criterion_id: (s.judged, s.comment or "", s.id, s.version) for s in p.scores}
         stored[(p.vendor_id, p.period)] = _Stored(p.id, p.template_id, p.version, p.status, judged)
-    default = min(templates) if templates else None
+    # A vendor without a scorecard yet gets the newest template: the standard one a
+    # database starts with, until someone makes their own.
+    default = max(templates) if templates else None
     return _World(vendors, templates, contracts, service_vendor, stored, default)
 
 
@@ -1236,13 +1238,14 @@ def _vendor_name(session: Session, vendor_id: int) -> str:
 
 
 def _template_id(session: Session, vendor_id: int) -> int:
-    """The template of the vendor's latest stored scorecard, else the first template."""
+    """The template of the vendor's latest stored scorecard, else the newest template (as
+    :meth:`_World.template_for` picks it)."""
     _vendor_name(session, vendor_id)
     template_id = session.scalar(
         select(ScorecardPeriod.template_id)
         .where(ScorecardPeriod.vendor_id == vendor_id)
         .order_by(ScorecardPeriod.id.desc())
-    ) or session.scalar(select(ScorecardTemplate.id).order_by(ScorecardTemplate.id))
+    ) or session.scalar(select(ScorecardTemplate.id).order_by(ScorecardTemplate.id.desc()))
     if template_id is None:
         raise ScorecardError(
             "There is no scorecard template: create one with criteria and weights first."

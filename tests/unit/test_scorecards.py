@@ -302,7 +302,11 @@ def test_weights_must_sum_to_100(world):
     with pytest.raises(sc.ConflictError):
         sc.set_weights(s, w["template"], {"Commercial": 10, "Innovation": 5}, version - 1)
     # A template edited behind our back that no longer sums to 100 gets no total.
-    crit = s.scalar(select(ScorecardCriterion).where(ScorecardCriterion.name == "Commercial"))
+    crit = s.scalar(
+        select(ScorecardCriterion).where(
+            ScorecardCriterion.name == "Commercial", ScorecardCriterion.template_id == w["template"]
+        )
+    )
     crit.weight = 20
     s.flush()
     card = sc.scorecard(w["cols"], s, w["acme"], "2026-Q3", now=NOW)
@@ -457,3 +461,23 @@ def test_save_scorecard_keeps_the_stored_total_current(world):
     sc.set_judged_score(s, w["acme"], "2026-Q3", "Commercial", 5)
     s.refresh(row)
     assert row.total == round((6370 + 1000) / 100, 1)
+
+
+def test_a_new_database_scores_vendors_with_the_standard_template(db):
+    with db.session() as s:
+        templates = s.scalars(select(ScorecardTemplate)).all()
+        assert [t.name for t in templates] == ["Standard vendor scorecard"]
+        [standard] = templates
+        assert (standard.green_min, standard.amber_min) == (85.0, 70.0)
+        assert sum(c.weight for c in standard.criteria) == 100.0
+        assert {c.metric for c in standard.criteria if c.kind == "measured"} == set(
+            ("sla_attainment", "mttr", "incident_count", "availability")
+        )
+    with db.transaction() as s:
+        from app.services.vendors import save_vendor
+
+        vendor = save_vendor(s, None, {"name": "Imported Ltd"})
+    with db.session() as s:
+        cols = KpiColumns.load(s)
+        card = sc.scorecard(cols, s, vendor, "2026-Q3", now=NOW)
+        assert card.template == "Standard vendor scorecard"
