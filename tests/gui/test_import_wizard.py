@@ -154,3 +154,44 @@ def test_file_import_opens_the_wizard_on_the_windows_database(qtbot, window):
     assert wizard.db is window.db
     assert wizard.source.value == "jsm"
     wizard.close()
+
+
+def test_cancel_while_checking_or_importing_writes_nothing(qtbot, db, monkeypatch):
+    import time
+
+    from app.services.io import incident_import
+    from app.services.progress import Cancelled
+
+    def until_cancelled(cancelled):
+        while not cancelled():
+            time.sleep(0.01)
+        raise Cancelled()
+
+    real_read = imp.read_plan
+    wizard = open_wizard(qtbot, db, DATA / "servicenow_list.csv")
+    next_page(qtbot, wizard)
+    qtbot.waitUntil(wizard.mapping_page.isComplete, timeout=10_000)
+    monkeypatch.setattr(imp, "read_plan", lambda *a, cancelled, **k: until_cancelled(cancelled))
+    wizard.next()
+    preview = wizard.preview_page
+    qtbot.waitUntil(preview.busy.isVisible, timeout=5_000)
+    preview.busy.cancel_button.click()
+    qtbot.waitUntil(lambda: not preview.busy.running, timeout=10_000)
+    assert "cancelled" in preview.summary.text()
+    assert not preview.isComplete()
+
+    monkeypatch.setattr(imp, "read_plan", real_read)
+    preview.check()
+    qtbot.waitUntil(preview.isComplete, timeout=10_000)
+    monkeypatch.setattr(
+        incident_import,
+        "write_plan",
+        lambda *a, cancelled, **k: until_cancelled(cancelled),
+    )
+    next_page(qtbot, wizard)
+    run = wizard.run_page
+    qtbot.waitUntil(run.busy.isVisible, timeout=5_000)
+    run.busy.cancel_button.click()
+    qtbot.waitUntil(run.isComplete, timeout=10_000)
+    assert "cancelled" in run.result.text() and "Nothing was imported" in run.result.text()
+    assert incidents(db) == 0
