@@ -568,6 +568,10 @@ class PreviewPage(QWizardPage):
 
     def _checked(self, plan: ImportPlan) -> None:
         self.wiz.plan = plan
+        zone = "UTC" if self.wiz.display_zone is None else "local time"
+        self.table.setHorizontalHeaderLabels(
+            [f"{label} ({zone})" if key.endswith("_at") else label for key, label in PREVIEW_FIELDS]
+        )
         count = len(plan.incidents)
         text = (
             f"<b>{count:,} incident{'s' if count != 1 else ''}</b> from "
