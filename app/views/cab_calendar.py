@@ -96,6 +96,24 @@ class _Zone:
     def day(self, value: dt.datetime) -> dt.date:
         return self.local(value).date()
 
+    def shifted(self, value: dt.datetime, delta: dt.timedelta) -> dt.datetime:
+        """``value`` moved by ``delta`` on the wall clock (a day later is the same local time
+        across a change of daylight saving time), in UTC."""
+        naive = self.local(value).replace(tzinfo=None) + delta
+        aware = naive.replace(tzinfo=self.zone) if self.zone is not None else naive.astimezone()
+        return aware.astimezone(dt.UTC)
+
+    def clock_minutes(self, value: dt.datetime, day_start: dt.datetime) -> float:
+        """Where ``value`` sits in the day that begins at ``day_start``, as minutes of the
+        wall clock (what the hour labels show): on a 23- or 25-hour day an instant lines up
+        with its hour label instead of drifting by the hour gained or lost."""
+        if value <= day_start:
+            return 0.0
+        local = self.local(value)
+        if local.date() != self.local(day_start).date():
+            return 24 * 60.0  # the next midnight, the end of this day's column
+        return local.hour * 60 + local.minute + local.second / 60
+
     def days(self, start: dt.datetime, end: dt.datetime) -> list[dt.date]:
         """The user's days that [start, end) touches."""
         first = self.day(start)
@@ -617,6 +635,7 @@ class TimelineCanvas(_Canvas):
         self.columns: list[list[_Segment]] = []
         self.windows: list[list[tuple[float, float, WindowOccurrence]]] = []
         self.midnights: list[dt.datetime] = []
+        self.zone = _Zone(None)
         self._press: tuple[QPointF, CalendarChange] | None = None
         self.drag: tuple[CalendarChange, dt.datetime, dt.datetime] | None = None
         self.setMinimumHeight(24 * HOUR_HEIGHT + 1)
@@ -626,6 +645,7 @@ class TimelineCanvas(_Canvas):
 
     def lay_out(self, days: list[dt.date], data: CalendarData | None, zone: _Zone) -> None:
         self.days = days
+        self.zone = zone
         self.midnights = [zone.midnight(d) for d in days] + [
             zone.midnight(days[-1] + dt.timedelta(days=1))
         ]
@@ -654,9 +674,13 @@ class TimelineCanvas(_Canvas):
                 break
             a, b = max(start, day_start), min(end, day_end)
             if b > a or (start == end and day_start <= start < day_end):
-                top = (a - day_start).total_seconds() / 60
-                bottom = (b - day_start).total_seconds() / 60
-                out.append((col, min(top, 24 * 60.0), min(max(bottom, top), 24 * 60.0)))
+                top = self.zone.clock_minutes(a, day_start)
+                bottom = self.zone.clock_minutes(b, day_start)
+                # The hour repeated when clocks go back maps twice onto one hour row: keep
+                # a block at least as long as its time on the wall clock says.
+                if bottom < top:
+                    bottom = top + (b - a).total_seconds() / 60
+                out.append((col, min(top, 24 * 60.0), min(bottom, 24 * 60.0)))
         return out
 
     # Geometry
@@ -742,8 +766,10 @@ class TimelineCanvas(_Canvas):
         """The change's window after a drag by ``delta`` pixels, in 15-minute steps."""
         steps = round(delta.y() * 60 / HOUR_HEIGHT / SNAP_MINUTES)
         days = round(delta.x() / self.column_width()) if len(self.days) > 1 else 0
-        shift = dt.timedelta(days=days, minutes=steps * SNAP_MINUTES)
-        return change.start + shift, change.end + shift
+        start = self.zone.shifted(
+            change.start, dt.timedelta(days=days, minutes=steps * SNAP_MINUTES)
+        )
+        return start, start + (change.end - change.start)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt name
         drag, self.drag, self._press = self.drag, None, None
@@ -886,7 +912,7 @@ class TimelineCanvas(_Canvas):
         if not self.days or not self.midnights[0] <= now < self.midnights[-1]:
             return
         col = bisect.bisect_right(self.midnights, now) - 1
-        y = self.minute_y((now - self.midnights[col]).total_seconds() / 60)
+        y = self.minute_y(self.zone.clock_minutes(now, self.midnights[col]))
         w = self.column_width()
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -220,15 +220,14 @@ class RosterTimeline(QWidget):
         return max(MIN_DAY_WIDTH, (self.width() - NAME_WIDTH - 1) / days)
 
     def x_of(self, at: dt.datetime) -> float:
-        """The x of an instant: days are equal columns in the schedule's zone (23- and 25-hour
-        days stretch to fit)."""
+        """The x of an instant: days are equal columns in the schedule's zone, and within a
+        day an instant sits at its wall-clock time, so 09:00 lines up on every day, the
+        23- and 25-hour days of daylight saving time included."""
         assert self.data is not None
         local = at.astimezone(self._zone)
         first = self.data.days[0]
         day_index = (local.date() - first).days
-        midnight = dt.datetime.combine(local.date(), dt.time(), self._zone)
-        nxt = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), self._zone)
-        fraction = (at - midnight) / (nxt - midnight)
+        fraction = (local.hour * 3600 + local.minute * 60 + local.second) / 86400
         return NAME_WIDTH + (day_index + fraction) * self.day_width()
 
     def time_at(self, x: float) -> dt.datetime | None:
@@ -238,10 +237,10 @@ class RosterTimeline(QWidget):
         k = int(units)
         if not 0 <= k < len(self.data.days):
             return None
-        day = self.data.days[k]
-        midnight = dt.datetime.combine(day, dt.time(), self._zone)
-        nxt = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self._zone)
-        return (midnight + (nxt - midnight) * (units - k)).astimezone(dt.UTC)
+        wall = dt.datetime.combine(self.data.days[k], dt.time()) + dt.timedelta(
+            seconds=round((units - k) * 86400)
+        )
+        return wall.replace(tzinfo=self._zone).astimezone(dt.UTC)
 
     def row_at(self, y: float) -> int | None:
         """The person id of the row at ``y``."""

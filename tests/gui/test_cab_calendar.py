@@ -258,3 +258,27 @@ def test_an_empty_period_says_so(view):
     view.set_data(CalendarData(start, end, NOW))
     assert view.note.text() == "No changes planned in this period"
     assert view.visible_changes() == []
+
+
+def test_on_the_day_clocks_go_forward_blocks_sit_at_their_hour_labels(qtbot):
+    calendar = CalendarView(clock=lambda: NOW, zone=BERLIN)
+    qtbot.addWidget(calendar)
+    calendar.resize(1200, 800)
+    calendar.set_mode("week")
+    calendar.set_anchor(dt.date(2026, 3, 29))  # Sunday: 02:00 CET becomes 03:00 CEST
+    nine = dt.datetime(2026, 3, 29, 9, tzinfo=BERLIN).astimezone(UTC)
+    friday = dt.datetime(2026, 3, 27, 9, tzinfo=BERLIN).astimezone(UTC)
+    start, end = calendar.period()
+    changes = (
+        item(1, nine, nine + dt.timedelta(hours=2)),
+        item(2, friday, friday + dt.timedelta(hours=1)),
+    )
+    calendar.set_data(CalendarData(start, end, NOW, changes, ()))
+    canvas = calendar.timeline
+    # 09:00 on the short day is drawn on the 09:00 row (7 h after midnight by the clock).
+    assert calendar.block_rect(1).top() == pytest.approx(canvas.minute_y(9 * 60) + 1)
+    assert calendar.block_rect(1).height() == pytest.approx(canvas.minute_y(120) - 2)
+    # Dragged two days on, from Friday 09:00 CET it lands on Sunday 09:00 CEST.
+    moved_start, moved_end = canvas.moved(changes[1], QPointF(2 * canvas.column_width(), 0))
+    assert moved_start.astimezone(BERLIN).hour == 9
+    assert moved_end - moved_start == dt.timedelta(hours=1)

@@ -425,3 +425,38 @@ def test_coverage_gaps_show_red_with_the_reason(page, roster_db, qtbot):
     x = page.timeline.x_of(dt.datetime(2026, 11, 23, 3, tzinfo=dt.UTC))
     tip = page.timeline.tooltip_at(QPointF(x, lane.center().y()))
     assert "Coverage gap: nobody on call (primary)" in tip and "2026-11-23 00:00 – 09:00" in tip
+
+
+def test_the_timeline_puts_an_hour_at_the_same_place_in_every_day_across_dst(qtbot):
+    from zoneinfo import ZoneInfo
+
+    from app.views.roster_timeline import RosterTimeline, TimelineData, TimelineLayer, TimelineShift
+
+    berlin = ZoneInfo("Europe/Berlin")
+    days = [dt.date(2026, 3, 28), dt.date(2026, 3, 29), dt.date(2026, 3, 30)]
+
+    def local(day, hour):
+        return dt.datetime.combine(day, dt.time(hour), berlin).astimezone(dt.UTC)
+
+    shifts = [
+        TimelineShift(1, local(d, 9), local(d, 17), 1, "Day", "primary", "layers") for d in days
+    ]
+    timeline = RosterTimeline()
+    qtbot.addWidget(timeline)
+    timeline.resize(1000, 300)
+    timeline.set_data(
+        TimelineData(
+            "Europe/Berlin",
+            local(days[0], 0),
+            local(days[-1] + dt.timedelta(days=1), 0),
+            days,
+            [(1, "Ana")],
+            [TimelineLayer(1, "Day", "primary", 0)],
+            shifts,
+        )  # fmt: skip
+    )
+    width = timeline.day_width()
+    offsets = [timeline.x_of(s.start) - k * width for k, s in enumerate(shifts)]
+    assert offsets[0] == pytest.approx(offsets[1]) == pytest.approx(offsets[2])
+    # And back: the x of Sunday 09:00 (CEST) reads as that instant.
+    assert timeline.time_at(timeline.x_of(shifts[1].start)) == shifts[1].start
