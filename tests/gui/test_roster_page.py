@@ -428,8 +428,6 @@ def test_coverage_gaps_show_red_with_the_reason(page, roster_db, qtbot):
 
 
 def test_the_timeline_puts_an_hour_at_the_same_place_in_every_day_across_dst(qtbot):
-    from zoneinfo import ZoneInfo
-
     from app.views.roster_timeline import RosterTimeline, TimelineData, TimelineLayer, TimelineShift
 
     berlin = ZoneInfo("Europe/Berlin")
