@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from app.services.change_calendar import CalendarChange, CalendarData, WindowOccurrence
 from app.views.theme import DANGER_TEXT, RAG_COLOURS, WARNING_TEXT, is_dark
+from app.views.widgets import wrap_words
 
 MODES: tuple[str, ...] = ("month", "week", "day", "agenda")
 #: Risk colours (fill, text): lightness falls as risk rises, so they read without colour.
@@ -894,15 +895,14 @@ class TimelineCanvas(_Canvas):
                 f"{self.view.tz.hhmm(change.start)}–{self.view.tz.hhmm(change.end)} "
                 f"{change.short_description}"
             )
-            painter.drawText(
-                rest,
-                int(
-                    Qt.AlignmentFlag.AlignLeft
-                    | Qt.AlignmentFlag.AlignTop
-                    | Qt.TextFlag.TextWordWrap
-                ),
-                text,
-            )
+            # Broken between words; a word too long for the block is elided, never split.
+            lines = wrap_words(fm, text, rest.width(), int(rest.height() // fm.height()))
+            for k, line_text in enumerate(lines):
+                painter.drawText(
+                    QRectF(rest.left(), rest.top() + k * fm.height(), rest.width(), fm.height()),
+                    int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                    line_text,
+                )
         painter.restore()
         if change.id == self.view.selected_change():
             self.paint_selection(painter, rect)

@@ -6,6 +6,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetrics,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -24,6 +25,44 @@ def scaled_font(widget: QWidget, factor: float, bold: bool = False) -> QFont:
     font.setPointSizeF(font.pointSizeF() * factor)
     font.setBold(bold)
     return font
+
+
+def wrap_words(fm: QFontMetrics, text: str, width: float, max_lines: int) -> list[str]:
+    """``text`` in at most ``max_lines`` lines of ``width`` pixels, broken between words.
+
+    A word too long for a line is elided rather than broken in the middle, and the last
+    line ends in "…" when text is left over."""
+    width = max(int(width), 0)
+    if max_lines <= 0 or width <= 0:
+        return []
+    lines: list[str] = []
+    current = ""
+    words = text.split()
+    placed = 0
+    while placed < len(words):
+        word = words[placed]
+        candidate = f"{current} {word}" if current else word
+        if fm.horizontalAdvance(candidate) <= width:
+            current = candidate
+            placed += 1
+            continue
+        if current:
+            lines.append(current)
+            current = ""
+        if len(lines) == max_lines:
+            # Text left over: end the last line with an ellipsis.
+            rest = " ".join([lines[-1], *words[placed:]])
+            lines[-1] = fm.elidedText(rest, Qt.TextElideMode.ElideRight, width)
+            return lines
+        fits = fm.horizontalAdvance(word) <= width
+        current = word if fits else fm.elidedText(word, Qt.TextElideMode.ElideRight, width)
+        placed += 1
+    if current:
+        lines.append(current)
+    if len(lines) > max_lines:
+        rest = " ".join(lines[max_lines - 1 :])
+        lines = [*lines[: max_lines - 1], fm.elidedText(rest, Qt.TextElideMode.ElideRight, width)]
+    return lines
 
 
 class Chip(QLabel):

@@ -282,3 +282,21 @@ def test_on_the_day_clocks_go_forward_blocks_sit_at_their_hour_labels(qtbot):
     moved_start, moved_end = canvas.moved(changes[1], QPointF(2 * canvas.column_width(), 0))
     assert moved_start.astimezone(BERLIN).hour == 9
     assert moved_end - moved_start == dt.timedelta(hours=1)
+
+
+def test_block_text_breaks_between_words_and_elides_a_word_too_long(qtbot, view):
+    from app.views.widgets import wrap_words
+
+    fm = view.fontMetrics()
+    width = fm.horizontalAdvance("Upgrade the") + 2
+    assert wrap_words(fm, "Upgrade the mail gateway", width, 3) == [
+        "Upgrade the",
+        "mail",
+        "gateway",
+    ]
+    lines = wrap_words(fm, "Decommissioning-of-legacy-storage arrays", width, 3)
+    assert lines[0].endswith("…") and lines[1] == "arrays"
+    assert all(fm.horizontalAdvance(line) <= width for line in lines)
+    cut = wrap_words(fm, "one two three four five six", fm.horizontalAdvance("three") + 2, 2)
+    assert len(cut) == 2 and cut[-1].endswith("…")
+    assert wrap_words(fm, "anything", 0, 3) == [] and wrap_words(fm, "a b", 100, 0) == []
