@@ -68,12 +68,12 @@ from app.services.changes import (
 )
 from app.services.formatting import format_datetime, priority_label
 from app.views import ops
-from app.views.conflict_dialog import ResolvesConflicts
 from app.views.incident_form import RefCombo as _RefCombo
-from app.views.incident_form import ask_unsaved, confirm
+from app.views.incident_form import confirm
 from app.views.incident_queue import ChoiceList
 from app.views.permissions import may, read_only_reason
 from app.views.qtmodels.change_table import risk_colours
+from app.views.record_form import RecordForm
 from app.views.theme import DANGER_TEXT, WARNING_TEXT
 from app.views.widgets import scaled_font
 
@@ -398,7 +398,7 @@ def incident_id_by_number(session: Session, number: str) -> int:
 # The form
 
 
-class ChangeForm(QWidget, ResolvesConflicts):
+class ChangeForm(QWidget, RecordForm):
     """A new or existing change: edit, save (Ctrl+S), assess risk, move through the workflow."""
 
     #: The form's data has been shown (after every load or save).
@@ -411,6 +411,7 @@ class ChangeForm(QWidget, ResolvesConflicts):
     conflict_error = ConflictError
     conflict_labels = FIELD_LABELS
     record_word = "change"
+    id_attribute = "change_id"
 
     def __init__(
         self,
@@ -1614,86 +1615,6 @@ class ChangeForm(QWidget, ResolvesConflicts):
             self.loaded.emit()
         if self.detail is not None:
             self.saved.emit(self.detail.id)
-
-    # Running ops
-
-    def _run(
-        self,
-        label: str,
-        op: Callable[[Session, Any], tuple[ChangeDetail | None, ChangeLookups | None]],
-        on_error: Callable[[BaseException], bool] | None,
-        *,
-        commit: bool = True,
-    ) -> None:
-        self._set_busy(True)
-        self.status_label.setText(f"{label}…")
-        writes = commit
-
-        def done(result: tuple[ChangeDetail | None, ChangeLookups | None]) -> None:
-            self._arrived(result)
-            detail = result[0]
-            if writes and detail is not None:
-                self.change_id = detail.id
-                self.saved.emit(detail.id)
-                if self._close_after_save:
-                    self.close_requested.emit()
-
-        ops.QueryOp(
-            parent=self, db=self.db, op=op, success=self._finish(done), commit=commit
-        ).failure(self._failed(on_error)).run_in_background()
-
-    def _finish(self, then: Callable[[Any], None]) -> Callable[[Any], None]:
-        def finish(result: Any) -> None:
-            self._set_busy(False)
-            then(result)
-
-        return finish
-
-    def _failed(
-        self, on_error: Callable[[BaseException], bool] | None
-    ) -> Callable[[BaseException], None]:
-        def failed(exc: BaseException) -> None:
-            self._set_busy(False)
-            self._close_after_save = False
-            self.status_label.setText(
-                f"Version {self.detail.version}" if self.detail else "Not saved yet"
-            )
-            if on_error is not None and on_error(exc):
-                return
-            if isinstance(exc, WorkflowError):
-                self.show_problem(str(exc))
-            else:
-                ops.show_error(self, exc)
-
-        return failed
-
-    def _set_busy(self, busy: bool) -> None:
-        self.busy = busy
-        if shiboken6.isValid(self):
-            self._update_buttons()
-
-    def show_problem(self, text: str) -> None:
-        """Show a validation message above the tabs."""
-        self.error_label.setText(text)
-        self.error_label.show()
-
-    # Closing
-
-    def maybe_close(self) -> bool:
-        """True if the form may close now; asks first when there are unsaved edits."""
-        if not self.is_dirty() and self.detail is not None:
-            return True
-        if self.detail is None and not self.values()["short_description"]:
-            return True
-        number = self.detail.number if self.detail else "the new change"
-        answer = ask_unsaved(self, number)
-        if answer == "discard":
-            self.base = self.values()
-            return True
-        if answer == "save":
-            self._close_after_save = True
-            self.save()
-        return False
 
 
 def _fields(changes: dict[str, Any]) -> dict[str, Any]:

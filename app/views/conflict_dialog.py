@@ -1,18 +1,16 @@
 """When a save meets a newer version: what you opened, what is saved now, and your edits.
 
-A record form that saves with a version check mixes in :class:`ResolvesConflicts`. When
-the save is refused because someone else saved first, fields only they changed are kept
-and the save is repeated on their version without asking; fields both of you changed are
-shown in a :class:`ConflictDialog` where the user keeps theirs, keeps mine, or picks per
-field and merges. Nothing is overwritten without the user choosing it.
+When a save is refused because someone else saved first, fields only they changed are
+kept and the save is repeated on their version without asking (see
+:class:`app.views.record_form.RecordForm`); fields both of you changed are shown in a
+:class:`ConflictDialog` where the user keeps theirs, keeps mine, or picks per field and
+merges. Nothing is overwritten without the user choosing it.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -173,79 +171,3 @@ def ask_conflict(
     dialog = ConflictDialog(message, title, what, rows, parent)
     dialog.exec()
     return dialog.resolution
-
-
-class ResolvesConflicts:
-    """Conflict handling for a record form that saves ``changes`` and an optional state
-    ``move`` with a version check.
-
-    The form provides ``detail`` (with ``state``), ``base`` (the values when opened),
-    ``_submit(changes, move, version, merged)``, ``_shown(key, value)``, ``reload()`` and a
-    ``_reapply`` dict of edits to put back after a reload, plus the class attributes below.
-    """
-
-    conflict_error: type[Exception]
-    conflict_labels: Mapping[str, str]
-    record_word: str  # "incident", "change"
-
-    detail: Any
-    base: dict[str, Any]
-    _reapply: dict[str, Any]
-    _submit: Callable[..., None]
-    _shown: Callable[[str, Any], str]
-    reload: Callable[[], None]
-
-    def _conflict_mine(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """The edits a conflict compares (forms narrow this to their editable fields)."""
-        return dict(changes)
-
-    def _save_failed(
-        self,
-        exc: BaseException,
-        changes: dict[str, Any],
-        move: tuple[str, dict[str, Any]] | None,
-        merged: bool,
-    ) -> bool:
-        """Resolve a version conflict; True when the error was handled here."""
-        if not isinstance(exc, self.conflict_error):
-            return False
-        theirs: dict[str, Any] = exc.theirs  # type: ignore[attr-defined]
-        their_version: int = exc.their_version  # type: ignore[attr-defined]
-        mine = self._conflict_mine(changes)
-        if move is not None:
-            mine["state"] = move[0]
-        base = {**self.base, "state": self.detail.state if self.detail else None}
-        clashing = [key for key in mine if theirs.get(key) != base.get(key)]
-        if not clashing and not merged:
-            # They changed other fields only: save ours on top of theirs without asking.
-            self._submit(changes, move, their_version, merged=True)
-            return True
-        rows = [
-            ConflictRow(
-                key,
-                self.conflict_labels.get(key, key),
-                self._shown(key, base.get(key)),
-                self._shown(key, theirs.get(key)),
-                self._shown(key, mine.get(key)),
-            )
-            for key in (clashing or list(mine))
-        ]
-        number = getattr(exc, "number", self.record_word)
-        answer = ask_conflict(
-            self,  # type: ignore[arg-type]
-            str(exc),
-            f"{number} was changed by someone else",
-            self.record_word,
-            rows,
-        )
-        if answer.choice == CANCEL:
-            return True
-        keep = {k: v for k, v in changes.items() if k not in clashing or answer.keeps_mine(k)}
-        if move is not None and "state" in clashing and not answer.keeps_mine("state"):
-            move = None
-        if answer.choice == THEIRS or (not keep and move is None):
-            self._reapply = {k: v for k, v in changes.items() if k not in clashing}
-            self.reload()
-            return True
-        self._submit(keep, move, their_version, merged=True)
-        return True

@@ -66,12 +66,11 @@ from app.services.incidents import (
     Lookups,
     Option,
     TimelineEntry,
-    WorkflowError,
 )
 from app.services.priority import DEFAULT_MATRIX
 from app.views import ops
-from app.views.conflict_dialog import ResolvesConflicts
 from app.views.permissions import may, read_only_reason
+from app.views.record_form import RecordForm
 from app.views.theme import DANGER_TEXT, priority_colours
 from app.views.widgets import scaled_font
 
@@ -129,25 +128,6 @@ def ask_resolution(parent: QWidget, codes: tuple[str, ...]) -> tuple[str, str] |
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.code(), dialog.notes()
-
-
-def ask_unsaved(parent: QWidget, number: str) -> str:
-    """``"save"``, ``"discard"`` or ``"cancel"`` when closing with unsaved edits."""
-    box = QMessageBox(parent)
-    box.setWindowTitle(APP_NAME)
-    box.setIcon(QMessageBox.Icon.Question)
-    box.setText(f"Save your changes to {number}?")
-    box.setStandardButtons(
-        QMessageBox.StandardButton.Save
-        | QMessageBox.StandardButton.Discard
-        | QMessageBox.StandardButton.Cancel
-    )
-    answer = box.exec()
-    if answer == QMessageBox.StandardButton.Save.value:
-        return "save"
-    if answer == QMessageBox.StandardButton.Discard.value:
-        return "discard"
-    return "cancel"
 
 
 def confirm(parent: QWidget, text: str) -> bool:
@@ -445,7 +425,7 @@ def _short(value: str, limit: int = 200) -> str:
 # The form
 
 
-class IncidentForm(QWidget, ResolvesConflicts):
+class IncidentForm(QWidget, RecordForm):
     """A new or existing incident: edit, save (Ctrl+S), move through the workflow, add notes."""
 
     #: The form's data has been shown (after every load or save).
@@ -458,6 +438,7 @@ class IncidentForm(QWidget, ResolvesConflicts):
     conflict_error = ConflictError
     conflict_labels = FIELD_LABELS
     record_word = "incident"
+    id_attribute = "incident_id"
 
     def __init__(
         self,
@@ -1399,86 +1380,6 @@ class IncidentForm(QWidget, ResolvesConflicts):
         opener = major_view()
         if opener is not None and self.detail is not None:
             opener(self, self.db, self.detail.id)
-
-    # Running ops
-
-    def _run(
-        self,
-        label: str,
-        op: Callable[[Session, Any], tuple[IncidentDetail | None, Lookups | None]],
-        on_error: Callable[[BaseException], bool] | None,
-        *,
-        commit: bool = True,
-    ) -> None:
-        self._set_busy(True)
-        self.status_label.setText(f"{label}…")
-        writes = commit
-
-        def done(result: tuple[IncidentDetail | None, Lookups | None]) -> None:
-            self._arrived(result)
-            detail = result[0]
-            if writes and detail is not None:
-                self.incident_id = detail.id
-                self.saved.emit(detail.id)
-                if self._close_after_save:
-                    self.close_requested.emit()
-
-        ops.QueryOp(
-            parent=self, db=self.db, op=op, success=self._finish(done), commit=commit
-        ).failure(self._failed(on_error)).run_in_background()
-
-    def _finish(self, then: Callable[[Any], None]) -> Callable[[Any], None]:
-        def finish(result: Any) -> None:
-            self._set_busy(False)
-            then(result)
-
-        return finish
-
-    def _failed(
-        self, on_error: Callable[[BaseException], bool] | None
-    ) -> Callable[[BaseException], None]:
-        def failed(exc: BaseException) -> None:
-            self._set_busy(False)
-            self._close_after_save = False
-            self.status_label.setText(
-                f"Version {self.detail.version}" if self.detail else "Not saved yet"
-            )
-            if on_error is not None and on_error(exc):
-                return
-            if isinstance(exc, WorkflowError):
-                self.show_problem(str(exc))
-            else:
-                ops.show_error(self, exc)
-
-        return failed
-
-    def _set_busy(self, busy: bool) -> None:
-        self.busy = busy
-        if shiboken6.isValid(self):
-            self._update_buttons()
-
-    def show_problem(self, text: str) -> None:
-        """Show a validation message above the fields."""
-        self.error_label.setText(text)
-        self.error_label.show()
-
-    # Closing
-
-    def maybe_close(self) -> bool:
-        """True if the form may close now; asks first when there are unsaved edits."""
-        if not self.is_dirty() and self.detail is not None:
-            return True
-        if self.detail is None and not self.values()["short_description"]:
-            return True
-        number = self.detail.number if self.detail else "the new incident"
-        answer = ask_unsaved(self, number)
-        if answer == "discard":
-            self.base = self.values()
-            return True
-        if answer == "save":
-            self._close_after_save = True
-            self.save()
-        return False
 
 
 def _create(session: Session, data: IncidentInput, now: dt.datetime) -> tuple[IncidentDetail, None]:

@@ -12,7 +12,7 @@ from app.db import Identity
 from app.models import UTC, AppUser, Incident, Person, Service, SlaClock, SlaDefinition, Team
 from app.services import incidents as wf
 from app.services.incidents import IncidentInput
-from app.views import conflict_dialog, incident_form
+from app.views import conflict_dialog, incident_form, record_form
 from app.views.conflict_dialog import MERGE, MINE, THEIRS, Resolution
 from app.views.incident_form import IncidentForm, open_incident, sla_colour, sla_text
 
@@ -294,10 +294,10 @@ def test_ctrl_s_saves_and_escape_asks_about_unsaved_edits(qtbot, db, incident_id
     assert saved(db, incident_id).short_description == "Edited with the keyboard"
     form.short_description.setText("Unsaved")
     asked = []
-    monkeypatch.setattr(incident_form, "ask_unsaved", lambda *_: asked.append(1) or "cancel")
+    monkeypatch.setattr(record_form, "ask_unsaved", lambda *_: asked.append(1) or "cancel")
     qtbot.keyClick(form.short_description, Qt.Key.Key_Escape)
     assert asked and window.isVisible()
-    monkeypatch.setattr(incident_form, "ask_unsaved", lambda *_: "discard")
+    monkeypatch.setattr(record_form, "ask_unsaved", lambda *_: "discard")
     qtbot.keyClick(form.short_description, Qt.Key.Key_Escape)
     assert not window.isVisible()
 
