@@ -21,7 +21,8 @@ from app.models.base import Base, utcnow
 _SKIPPED = frozenset({"version", "updated_at", "created_at"})
 
 
-def _text(value: Any) -> str | None:
+def audit_text(value: Any) -> str | None:
+    """A value as the audit log keeps it."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -55,8 +56,8 @@ def audit_rows(session: Session) -> list[dict[str, Any]]:
                 "entity_id": _identity(obj),
                 "action": action,
                 "field": field,
-                "old_value": _text(old),
-                "new_value": _text(new),
+                "old_value": audit_text(old),
+                "new_value": audit_text(new),
             }
         )
 

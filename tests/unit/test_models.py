@@ -273,7 +273,7 @@ def test_vendor_contract_and_scorecard(any_db):
         contract.credit_rules.append(
             CreditRule(target_percent=99.9, percent_per_point=5, cap_percent=20)
         )
-        tmpl = ScorecardTemplate(name="Standard vendor scorecard")
+        tmpl = ScorecardTemplate(name="Quarterly review")
         tmpl.criteria = [
             ScorecardCriterion(
                 name="SLA attainment", kind="measured", metric="sla_attainment", weight=60

@@ -26,18 +26,17 @@ which tables changed, so other consoles reload them after the commit.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.db.audit import audit_text
 from app.models import (
     AuditEntry,
     ChangeRequest,
@@ -345,19 +344,6 @@ def _key(name: str | None) -> str | None:
         return None
     name = name.strip()
     return name.casefold() if name else None
-
-
-def _text(value: Any) -> str | None:
-    """A value as the audit log keeps it (as the ORM audit hook writes it)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, Decimal)):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    return str(value)
 
 
 def _priority_text(value: str | None) -> str | None:
@@ -1077,8 +1063,8 @@ class _Writer:
                 "entity_id": str(ident),
                 "action": action,
                 "field": field,
-                "old_value": _text(old),
-                "new_value": _text(new),
+                "old_value": audit_text(old),
+                "new_value": audit_text(new),
             }
         )
 
