@@ -212,6 +212,11 @@ class ImportSummary:
                 f"Wrote {_count(self.events, 'history event')} and "
                 f"{_count(self.clocks, 'SLA clock')}."
             )
+        if not self.clocks and (self.created or self.updated):
+            out.append(
+                "No SLA clocks: no active SLA definition of this database applies to these "
+                "incidents (SLA attainment counts incidents with clocks only)."
+            )
         missing = [
             _count(n, *_REFERENCE_WORDS.get(k, (k, k)))
             for k, n in sorted(self.unmatched_refs.items())
