@@ -15,6 +15,8 @@ holds only the source's SLA definitions and calendars (so the clocks are compute
 real database); (b) the same again (a re-import, which must change nothing); (c) the
 baseline, ``pandas.read_csv`` + ``DataFrame.to_sql`` of the same file into a fresh SQLite
 file (one flat table: no matching, history, clocks or audit). Target: (a) within 10 s.
+With ``--pg`` the import and the baseline run again against a PostgreSQL 15 server the
+benchmark starts (the team database; pandas writes through SQLAlchemy, the import by COPY).
 """
 
 from __future__ import annotations
@@ -225,13 +227,18 @@ def _made(value: bool | None) -> str:
 
 def fresh_database(folder: Path, name: str, source: str | None) -> str:
     """A new migrated SQLite file holding the SLA definitions and calendars of ``source``."""
+    return fresh_target(str(folder / name), source)
+
+
+def fresh_target(url: str, source: str | None) -> str:
+    """Migrate the (new, empty) database at ``url`` and give it the SLA definitions and
+    calendars of ``source``."""
     from sqlalchemy import insert, select
 
     from app.db import open_database
     from app.models import BusinessHours, BusinessSchedule, Country, Holiday, SlaDefinition
 
-    path = folder / name
-    target = open_database(str(path))
+    target = open_database(url)
     if source is not None:
         origin = open_database(source, upgrade=False, create=False)
         try:
@@ -244,7 +251,7 @@ def fresh_database(folder: Path, name: str, source: str | None) -> str:
         finally:
             origin.dispose()
     target.dispose()
-    return str(path)
+    return url
 
 
 def time_import(csv_path: Path, db_path: str) -> dict[str, Any]:
@@ -264,6 +271,44 @@ def time_import(csv_path: Path, db_path: str) -> dict[str, Any]:
     finally:
         database.dispose()
     return {"read": read_s, "write": write_s, "total": read_s + write_s, "summary": summary}
+
+
+def time_pandas_to(csv_path: Path, url: str) -> dict[str, float]:
+    """Seconds of pandas.read_csv and of DataFrame.to_sql through SQLAlchemy at ``url``."""
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    began = time.perf_counter()
+    frame = pd.read_csv(csv_path)
+    read_s = time.perf_counter() - began
+    engine = create_engine(url)
+    try:
+        began = time.perf_counter()
+        frame.to_sql("incident_event_log", engine, index=False)
+        write_s = time.perf_counter() - began
+    finally:
+        engine.dispose()
+    return {"read": read_s, "write": write_s, "total": read_s + write_s, "rows": len(frame)}
+
+
+def postgresql_leg(csv_path: Path, source: str) -> None:
+    """The same import and baseline against a PostgreSQL 15 server started for it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.pgserver import start_server
+
+    server = start_server()
+    try:
+        ours = time_import(csv_path, fresh_target(server.create_database("ours"), source))
+        theirs = time_pandas_to(csv_path, server.create_database("pandas"))
+    finally:
+        server.stop()
+    emit("pg_import_read_s", f"{ours['read']:.2f}")
+    emit("pg_import_write_s", f"{ours['write']:.2f}")
+    emit("pg_import_total_s", f"{ours['total']:.2f}")
+    emit("pg_pandas_read_csv_s", f"{theirs['read']:.2f}")
+    emit("pg_pandas_to_sql_s", f"{theirs['write']:.2f}")
+    emit("pg_pandas_total_s", f"{theirs['total']:.2f}")
+    emit("pg_import_vs_pandas_ratio", f"{ours['total'] / theirs['total']:.2f}")
 
 
 def time_pandas(csv_path: Path, db_path: Path) -> dict[str, float]:
@@ -295,7 +340,9 @@ def _count(db_path: str) -> dict[str, int]:
         conn.close()
 
 
-def main(db_path: str | None = None, csv_out: Path | None = None, runs: int = 1) -> None:
+def main(
+    db_path: str | None = None, csv_out: Path | None = None, runs: int = 1, pg: bool = False
+) -> None:
     """Generate the event log from ``db_path`` (default: a new demo database) and time it."""
     with tempfile.TemporaryDirectory(prefix="servicedeck-import-") as tmp:
         folder = Path(tmp)
@@ -345,6 +392,8 @@ def main(db_path: str | None = None, csv_out: Path | None = None, runs: int = 1)
         emit("import_vs_pandas_ratio", f"{first['total'] / theirs['total']:.2f}")
         verdict = "met" if first["total"] <= TARGET_S else "missed"
         emit("import_target_10s", f"{verdict} ({first['total']:.2f} s for {rows:,} rows)")
+        if pg:
+            postgresql_leg(csv_path, db_path)
         emit("load_average_1m", f"{os.getloadavg()[0]:.1f}")
 
 
@@ -353,6 +402,9 @@ if __name__ == "__main__":
     parser.add_argument("--db", help="a demo database (only read); default: build one")
     parser.add_argument("--csv", type=Path, help="keep the generated event log in this file")
     parser.add_argument("--runs", type=int, default=1, help="imports into fresh databases")
+    parser.add_argument(
+        "--pg", action="store_true", help="also into a PostgreSQL 15 server started for it"
+    )
     args = parser.parse_args()
-    main(args.db, args.csv, args.runs)
+    main(args.db, args.csv, args.runs, args.pg)
     sys.exit(0)
