@@ -45,6 +45,7 @@ from app.services.io.records import (
     ImportPlan,
     ImportSource,
 )
+from app.services.memory import collector_paused
 from app.services.progress import Cancelled
 
 #: Marker for ISO 8601 dates in :class:`DateGuess` and mapping files (a plan says ``None``).
@@ -88,7 +89,8 @@ def read_table(path: Path | str) -> Table:
     over :data:`MAX_FIELD` characters, a broken quote, or a row with more or fewer cells
     than the header (naming the row).
     """
-    return _read_table(Path(path), None)
+    with collector_paused():
+        return _read_table(Path(path), None)
 
 
 def _read_table(path: Path, cancelled: Callable[[], bool] | None) -> Table:
@@ -1066,6 +1068,29 @@ def read_plan(
     ``progress(done, total)`` reports rows; ``cancelled()`` returning true raises
     :class:`app.services.progress.Cancelled`.
     """
+    with collector_paused():  # millions of short-lived acyclic objects: see app.services.memory
+        return _read_plan(
+            path,
+            source=source,
+            mapping=mapping,
+            date_format=date_format,
+            tz=tz,
+            progress=progress,
+            cancelled=cancelled,
+        )
+
+
+def _read_plan(
+    path: Path | str,
+    *,
+    source: ImportSource | None = None,
+    mapping: dict[str, str | None] | None = None,
+    date_format: str | None = None,
+    tz: dt.tzinfo | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ImportPlan:
+    """:func:`read_plan`, with the garbage collector as the caller left it."""
     path = Path(path)
     name = path.name
 
