@@ -17,7 +17,8 @@ from contextlib import contextmanager
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector inside the block (as it was, afterwards)."""
+    """Pause the cyclic garbage collector inside the block (as it was, afterwards); also a
+    decorator, ``@collector_paused()``."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

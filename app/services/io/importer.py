@@ -77,6 +77,7 @@ class Table:
     rows: list[list[str]]
 
 
+@collector_paused()
 def read_table(path: Path | str) -> Table:
     """Read a ``.csv`` or ``.xlsx`` export into text cells.
 
@@ -89,8 +90,7 @@ def read_table(path: Path | str) -> Table:
     over :data:`MAX_FIELD` characters, a broken quote, or a row with more or fewer cells
     than the header (naming the row).
     """
-    with collector_paused():
-        return _read_table(Path(path), None)
+    return _read_table(Path(path), None)
 
 
 def _read_table(path: Path, cancelled: Callable[[], bool] | None) -> Table:
@@ -1034,6 +1034,7 @@ class _Errors:
             raise self.best[2]
 
 
+@collector_paused()  # millions of short-lived acyclic objects: see app.services.memory
 def read_plan(
     path: Path | str,
     *,
@@ -1068,29 +1069,6 @@ def read_plan(
     ``progress(done, total)`` reports rows; ``cancelled()`` returning true raises
     :class:`app.services.progress.Cancelled`.
     """
-    with collector_paused():  # millions of short-lived acyclic objects: see app.services.memory
-        return _read_plan(
-            path,
-            source=source,
-            mapping=mapping,
-            date_format=date_format,
-            tz=tz,
-            progress=progress,
-            cancelled=cancelled,
-        )
-
-
-def _read_plan(
-    path: Path | str,
-    *,
-    source: ImportSource | None = None,
-    mapping: dict[str, str | None] | None = None,
-    date_format: str | None = None,
-    tz: dt.tzinfo | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
-) -> ImportPlan:
-    """:func:`read_plan`, with the garbage collector as the caller left it."""
     path = Path(path)
     name = path.name
 
