@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QDate,
     QModelIndex,
     QPersistentModelIndex,
@@ -23,7 +21,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -52,14 +50,8 @@ from app.services.audit_log import AuditFilter, AuditRow, AuditSort
 from app.services.formatting import format_count, format_datetime
 from app.views import ops
 from app.views.pages import Page, PageContext, PageHeader, register_page
+from app.views.qtmodels.paged import BLOCK_SIZE, PLACEHOLDER, PagedTableModel
 
-#: Rows per block read from the database.
-BLOCK_SIZE = 200
-#: Blocks kept in memory (older ones are read again when scrolled back to).
-MAX_BLOCKS = 40
-MAX_IN_FLIGHT = 2
-MAX_WAITING = 6
-PLACEHOLDER = "…"
 #: Typing in a filter box waits this long for the next key before querying.
 FILTER_DELAY_MS = 300
 ARROW = " → "
@@ -84,7 +76,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-class AuditTableModel(QAbstractTableModel):
+class AuditTableModel(PagedTableModel):
     """Rows of :func:`app.services.audit_log.search`, read in blocks as the view needs them."""
 
     COLUMNS: tuple[tuple[str, str | None], ...] = (
@@ -95,30 +87,13 @@ class AuditTableModel(QAbstractTableModel):
         ("Change", None),
     )
 
-    #: The count for the current filter is known (the argument).
-    counted = Signal(int)
-    #: The first rows of the current filter are on hand.
-    rows_ready = Signal()
-    failed = Signal(object)
-
     def __init__(
         self, db: Database, owner: QWidget, zone: dt.tzinfo | None = None, parent: Any = None
     ) -> None:
-        super().__init__(parent)
-        self.db = db
-        self.owner = owner
+        super().__init__(db, owner, parent)
         self.zone = zone
         self.filter = AuditFilter()
         self.sort_order = al.DEFAULT_SORT
-        self.total = 0
-        self.loading = False
-        self.counting = False
-        self._pending_count: int | None = None
-        self._generation = 0
-        self._blocks: OrderedDict[int, list[AuditRow]] = OrderedDict()
-        self._in_flight: set[int] = set()
-        self._waiting: list[int] = []
-        self._placeholder = QBrush(QColor("#9e9e9e"))
 
     # Queries
 
@@ -127,12 +102,8 @@ class AuditTableModel(QAbstractTableModel):
         self.filter = filt
         if sort is not None:
             self.sort_order = sort
-        self._generation += 1
-        self._in_flight.clear()
-        self._waiting.clear()
-        self.loading = self.counting = True
-        self._pending_count = None
-        generation, filt, sort_, zone = self._generation, self.filter, self.sort_order, self.zone
+        generation = self._begin_query(counting=True)
+        filt, sort_, zone = self.filter, self.sort_order, self.zone
 
         def first(session, _progress) -> tuple[int, list[AuditRow]]:
             return generation, al.search(session, filt, sort_, 0, BLOCK_SIZE, zone=zone)
@@ -152,115 +123,20 @@ class AuditTableModel(QAbstractTableModel):
 
     def _first_block(self, result: tuple[int, list[AuditRow]]) -> None:
         generation, rows = result
-        if generation != self._generation:
-            return
-        total = self._pending_count
-        if total is None and len(rows) < BLOCK_SIZE:
-            total = len(rows)
-        self.beginResetModel()
-        self.total = len(rows) if total is None else total
-        self._blocks.clear()
-        if rows:
-            self._blocks[0] = rows
-        self.loading = False
-        self.endResetModel()
-        if total is not None:
-            self.counting = False
-            self.counted.emit(self.total)
-        self.rows_ready.emit()
+        if generation == self._generation:
+            self._show_first(rows, None)
 
-    def _count_arrived(self, result: tuple[int, int]) -> None:
-        generation, total = result
-        if generation != self._generation or not self.counting:
-            return
-        if self.loading:
-            self._pending_count = total
-            return
-        self.counting = False
-        if total > self.total:
-            self.beginInsertRows(QModelIndex(), self.total, total - 1)
-            self.total = total
-            self.endInsertRows()
-        self.counted.emit(self.total)
+    def _may_read_blocks(self) -> bool:
+        return not (self.loading or self.counting)
 
-    def _failed(self, exc: BaseException) -> None:
-        self.loading = self.counting = False
-        self.failed.emit(exc)
-
-    def _request(self, block: int) -> None:
-        if block in self._in_flight or self.loading or self.counting:
-            return
-        if block in self._waiting:
-            self._waiting.remove(block)
-        self._waiting.append(block)
-        del self._waiting[:-MAX_WAITING]
-        while self._waiting and len(self._in_flight) < MAX_IN_FLIGHT:
-            wanted = self._waiting.pop()
-            if wanted not in self._blocks:
-                self._load_block(wanted)
-
-    def _load_block(self, block: int) -> None:
-        self._in_flight.add(block)
-        generation, filt, sort_, total, zone = (
-            self._generation,
-            self.filter,
-            self.sort_order,
-            self.total,
-            self.zone,
+    def _block_reader(self, block: int) -> Callable[[Any], list[AuditRow]]:
+        filt, sort_, total, zone = self.filter, self.sort_order, self.total, self.zone
+        offset = block * BLOCK_SIZE
+        return lambda session: al.search(
+            session, filt, sort_, offset, BLOCK_SIZE, total=total, zone=zone
         )
 
-        def op(session, _progress) -> tuple[int, int, list[AuditRow]]:
-            rows = al.search(
-                session, filt, sort_, block * BLOCK_SIZE, BLOCK_SIZE, total=total, zone=zone
-            )
-            return generation, block, rows
-
-        def failed(exc: BaseException) -> None:
-            self._in_flight.discard(block)
-            self._failed(exc)
-
-        ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._block_loaded).failure(
-            failed
-        ).run_in_background()
-
-    def _block_loaded(self, result: tuple[int, int, list[AuditRow]]) -> None:
-        generation, block, rows = result
-        if generation != self._generation:
-            return
-        self._in_flight.discard(block)
-        self._blocks[block] = rows
-        self._blocks.move_to_end(block)
-        while len(self._blocks) > MAX_BLOCKS:
-            self._blocks.popitem(last=False)
-        first = block * BLOCK_SIZE
-        last = min(self.total, first + BLOCK_SIZE) - 1
-        if last >= first:
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.COLUMNS) - 1))
-        if self._waiting:
-            self._request(self._waiting[-1])
-
-    # Access
-
-    def row_at(self, row: int, *, request: bool = True) -> AuditRow | None:
-        """The entry shown at ``row``, or None while its block loads."""
-        if not 0 <= row < self.total:
-            return None
-        block, offset = divmod(row, BLOCK_SIZE)
-        rows = self._blocks.get(block)
-        if rows is None:
-            if request:
-                self._request(block)
-            return None
-        self._blocks.move_to_end(block)
-        return rows[offset] if offset < len(rows) else None
-
-    def cached_blocks(self) -> int:
-        return len(self._blocks)
-
     # Qt model interface
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else self.total
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.COLUMNS)

@@ -9,13 +9,11 @@ answers to an older filter or sort are dropped (each query carries a generation 
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QPointF,
@@ -23,7 +21,6 @@ from PySide6.QtCore import (
     QRectF,
     QSize,
     Qt,
-    Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPolygonF
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
@@ -35,13 +32,8 @@ from app.services.conflicts import ACTIVE_CHANGE_STATES, Conflict, find_conflict
 from app.services.formatting import format_datetime
 from app.views import ops
 from app.views.qtmodels.incident_table import PriorityDelegate, cell_data
+from app.views.qtmodels.paged import BLOCK_SIZE, PLACEHOLDER, PagedTableModel
 from app.views.theme import RAG_COLOURS, WARNING_TEXT
-
-#: Rows per block read from the database.
-BLOCK_SIZE = 200
-#: Blocks kept in memory.
-MAX_BLOCKS = 20
-PLACEHOLDER = "…"
 
 #: Risk colours (background, text): Low green, Moderate amber, High orange, Very High red.
 RISK_COLOURS: dict[str, tuple[str, str]] = {
@@ -98,16 +90,20 @@ DEFAULT_SORT = ("planned_start", True)
 class Block:
     """One page of rows with the conflicts of each (by change id)."""
 
-    generation: int
-    index: int
     rows: list[ChangeRow]
     conflicts: dict[int, list[Conflict]] = field(default_factory=dict)
-    total: int | None = None
 
 
-def read_block(
-    session: Any, filt: ChangeFilter, sort: str, descending: bool, index: int
-) -> tuple[list[ChangeRow], dict[int, list[Conflict]]]:
+@dataclass(frozen=True)
+class FirstBlock:
+    """What a new filter or sort reads first: the count and the first page."""
+
+    generation: int
+    total: int
+    block: Block
+
+
+def read_block(session: Any, filt: ChangeFilter, sort: str, descending: bool, index: int) -> Block:
     """Rows ``index * BLOCK_SIZE`` onwards and the conflicts of the active ones."""
     rows = cs.list_changes(
         session,
@@ -119,36 +115,24 @@ def read_block(
     )
     active = [r.id for r in rows if r.state in ACTIVE_CHANGE_STATES and r.planned_start]
     conflicts = find_conflicts(session, active) if active else {}
-    return rows, conflicts
+    return Block(rows, conflicts)
 
 
-class ChangeTableModel(QAbstractTableModel):
+class ChangeTableModel(PagedTableModel):
     """Rows of :func:`app.services.changes.list_changes`, read in blocks as needed."""
 
-    #: The count for the current filter is known (the argument).
-    counted = Signal(int)
-    #: Rows of the current filter are on hand (after each new filter, sort or reload).
-    rows_ready = Signal()
-    #: A query failed; the argument is the error.
-    failed = Signal(object)
+    MAX_BLOCKS = 20
 
     def __init__(
         self, db: Database, owner: QWidget, zone: dt.tzinfo | None = None, parent: Any = None
     ) -> None:
-        super().__init__(parent)
-        self.db = db
-        self.owner = owner
+        super().__init__(db, owner, parent)
         self.zone = zone
         self.columns = COLUMNS
         self.filter = ChangeFilter()
         self.sort_key, self.descending = DEFAULT_SORT
-        self.total = 0
-        self.loading = False
-        self._generation = 0
-        self._blocks: OrderedDict[int, list[ChangeRow]] = OrderedDict()
+        #: Conflicts of the changes on hand, by change id (bounded like the blocks).
         self._conflicts: dict[int, list[Conflict]] = {}
-        self._in_flight: set[int] = set()
-        self._placeholder = QBrush(QColor("#9e9e9e"))
         self._warning = QBrush(QColor(WARNING_TEXT))
 
     # Queries
@@ -162,15 +146,12 @@ class ChangeTableModel(QAbstractTableModel):
             self.sort_key = sort
         if descending is not None:
             self.descending = descending
-        self._generation += 1
-        self._in_flight.clear()
-        self.loading = True
-        generation, sort_key, desc = self._generation, self.sort_key, self.descending
+        generation = self._begin_query()
+        sort_key, desc = self.sort_key, self.descending
 
-        def op(session, _progress) -> Block:
+        def op(session, _progress) -> FirstBlock:
             total = cs.count_changes(session, filt)
-            rows, conflicts = read_block(session, filt, sort_key, desc, 0)
-            return Block(generation, 0, rows, conflicts, total)
+            return FirstBlock(generation, total, read_block(session, filt, sort_key, desc, 0))
 
         ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._first_block).failure(
             self._failed
@@ -180,84 +161,28 @@ class ChangeTableModel(QAbstractTableModel):
         """Read everything again for the current filter and sort."""
         self.set_query(self.filter)
 
-    def _first_block(self, block: Block) -> None:
-        if block.generation != self._generation:
+    def _first_block(self, first: FirstBlock) -> None:
+        if first.generation != self._generation:
             return
-        self.beginResetModel()
-        self.total = block.total or 0
-        self._blocks.clear()
+        self._show_first(first.block.rows, first.total)
+        self._conflicts.update(first.block.conflicts)
+
+    def _block_reader(self, block: int) -> Callable[[Any], Block]:
+        filt, sort_key, desc = self.filter, self.sort_key, self.descending
+        return lambda session: read_block(session, filt, sort_key, desc, block)
+
+    def _took_block(self, block: int, payload: Block) -> list[ChangeRow]:
+        self._conflicts.update(payload.conflicts)
+        return payload.rows
+
+    def _dropped(self, rows: list[ChangeRow]) -> None:
+        for row in rows:
+            self._conflicts.pop(row.id, None)
+
+    def _cleared(self) -> None:
         self._conflicts.clear()
-        if block.rows:
-            self._blocks[0] = block.rows
-        self._conflicts.update(block.conflicts)
-        self.loading = False
-        self.endResetModel()
-        self.counted.emit(self.total)
-        self.rows_ready.emit()
-
-    def _failed(self, exc: BaseException) -> None:
-        self.loading = False
-        self.failed.emit(exc)
-
-    def _request(self, index: int) -> None:
-        if index in self._in_flight or self.loading:
-            return
-        self._in_flight.add(index)
-        generation, filt, sort_key, desc = (
-            self._generation,
-            self.filter,
-            self.sort_key,
-            self.descending,
-        )
-
-        def op(session, _progress) -> Block:
-            rows, conflicts = read_block(session, filt, sort_key, desc, index)
-            return Block(generation, index, rows, conflicts)
-
-        def failed(exc: BaseException) -> None:
-            self._in_flight.discard(index)
-            self._failed(exc)
-
-        ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._block_loaded).failure(
-            failed
-        ).run_in_background()
-
-    def _block_loaded(self, block: Block) -> None:
-        if block.generation != self._generation:
-            return
-        self._in_flight.discard(block.index)
-        self._blocks[block.index] = block.rows
-        self._conflicts.update(block.conflicts)
-        while len(self._blocks) > MAX_BLOCKS:
-            _old, rows = self._blocks.popitem(last=False)
-            for row in rows:
-                self._conflicts.pop(row.id, None)
-        first = block.index * BLOCK_SIZE
-        last = min(self.total, first + BLOCK_SIZE) - 1
-        if last >= first:
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
 
     # Access
-
-    def row_at(self, row: int, *, request: bool = True) -> ChangeRow | None:
-        """The change shown at ``row``, or None while its block loads."""
-        if not 0 <= row < self.total:
-            return None
-        index, offset = divmod(row, BLOCK_SIZE)
-        rows = self._blocks.get(index)
-        if rows is None:
-            if request:
-                self._request(index)
-            return None
-        self._blocks.move_to_end(index)
-        return rows[offset] if offset < len(rows) else None
-
-    def row_of_id(self, change_id: int) -> int | None:
-        for index, rows in self._blocks.items():
-            for i, row in enumerate(rows):
-                if row.id == change_id:
-                    return index * BLOCK_SIZE + i
-        return None
 
     def conflicts_of(self, change_id: int) -> list[Conflict]:
         return self._conflicts.get(change_id, [])
@@ -266,9 +191,6 @@ class ChangeTableModel(QAbstractTableModel):
         return next(i for i, c in enumerate(self.columns) if c.key == key)
 
     # Qt model interface
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else self.total
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.columns)

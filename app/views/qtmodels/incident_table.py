@@ -10,20 +10,17 @@ sort are dropped (each query carries a generation number).
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QRect,
     QRectF,
     QSize,
     Qt,
-    Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
@@ -33,16 +30,11 @@ from app.models import utcnow
 from app.services import incident_query as q
 from app.services.formatting import PRIORITY_NAMES, format_datetime, format_duration
 from app.views import ops
+from app.views.qtmodels.paged import BLOCK_SIZE, PLACEHOLDER, PagedTableModel
 from app.views.theme import priority_colours
 
-#: Rows per block read from the database.
-BLOCK_SIZE = 200
-#: Blocks kept in memory (older ones are read again when scrolled back to).
-MAX_BLOCKS = 40
-#: Block reads running at once; newer requests wait, the oldest waiting ones are dropped.
-MAX_IN_FLIGHT = 2
-MAX_WAITING = 6
-PLACEHOLDER = "…"
+__all__ = ["BLOCK_SIZE", "PLACEHOLDER", "IncidentTableModel"]
+
 
 #: Custom roles.
 ID_ROLE = int(Qt.ItemDataRole.UserRole.value) + 1
@@ -103,15 +95,8 @@ class Refreshed:
     serial: int = 0
 
 
-class IncidentTableModel(QAbstractTableModel):
+class IncidentTableModel(PagedTableModel):
     """Rows of :func:`app.services.incident_query.fetch_window`, read in blocks as needed."""
-
-    #: The count for the current filter is known (the argument).
-    counted = Signal(int)
-    #: Rows of the current filter are on hand (after each new filter, sort or refresh).
-    rows_ready = Signal()
-    #: A query failed; the argument is the error.
-    failed = Signal(object)
 
     def __init__(
         self,
@@ -120,32 +105,20 @@ class IncidentTableModel(QAbstractTableModel):
         clock: Callable[[], dt.datetime] = utcnow,
         parent: Any = None,
     ) -> None:
-        super().__init__(parent)
-        self.db = db
-        self.owner = owner
+        super().__init__(db, owner, parent)
         self.clock = clock
         self.columns: tuple[q.QueueColumn, ...] = q.QUEUE_COLUMNS
         self.filter = q.IncidentFilter()
         self.sort_order = q.DEFAULT_SORT
         self.team_ids: tuple[int, ...] = ()
         self.ctx: q.QueryContext | None = None
-        self.total = 0
-        self.loading = False
-        #: The count is still being read (rows may already show).
-        self.counting = False
-        self._pending_count: int | None = None
-        self._generation = 0
         #: Live refreshes: one at a time, one more queued; each numbered, newest shown.
         self._refreshing = False
         self._refresh_again = False
         self._refresh_serial = 0
         self._shown_serial = 0
-        self._blocks: OrderedDict[int, list[Any]] = OrderedDict()
-        self._placeholder_brush = QBrush(QColor("#9e9e9e"))
         #: Display texts per incident id, formatted once (bounded like the blocks).
         self._texts: dict[int, tuple[str, ...]] = {}
-        self._in_flight: set[int] = set()
-        self._waiting: list[int] = []
         self._now = clock()
 
     # Queries
@@ -162,20 +135,9 @@ class IncidentTableModel(QAbstractTableModel):
             self.sort_order = sort
         if team_ids is not None:
             self.team_ids = tuple(team_ids)
-        self._generation += 1
-        self._in_flight.clear()
-        self._waiting.clear()
-        self.loading = True
-        generation, filt, sort_, teams = (
-            self._generation,
-            self.filter,
-            self.sort_order,
-            self.team_ids,
-        )
+        generation = self._begin_query(counting=True)
+        filt, sort_, teams = self.filter, self.sort_order, self.team_ids
         now = self.clock()
-
-        self._pending_count = None
-        self.counting = True
         separate = q.count_needs_scan(filt)
 
         def op(session, _progress) -> FirstWindow:
@@ -252,40 +214,12 @@ class IncidentTableModel(QAbstractTableModel):
     def _first_window(self, result: FirstWindow) -> None:
         if result.generation != self._generation:
             return
-        total = result.total
-        if total is None:
-            # Fewer rows than a block is the whole answer; else the count is on its way.
-            total = self._pending_count
-            if total is None and len(result.rows) < BLOCK_SIZE:
-                total = len(result.rows)
-        self.beginResetModel()
         self.ctx = result.ctx
         self._now = result.ctx.now
-        self.total = len(result.rows) if total is None else total
-        self._blocks.clear()
-        self._texts.clear()
-        if result.rows:
-            self._blocks[0] = result.rows
-        self.loading = False
-        self.endResetModel()
-        if total is not None:
-            self.counting = False
-            self.counted.emit(self.total)
-        self.rows_ready.emit()
+        self._show_first(result.rows, result.total)
 
-    def _count_arrived(self, result: tuple[int, int]) -> None:
-        generation, total = result
-        if generation != self._generation or not self.counting:
-            return
-        if self.loading:
-            self._pending_count = total
-            return
-        self.counting = False
-        if total > self.total:
-            self.beginInsertRows(QModelIndex(), self.total, total - 1)
-            self.total = total
-            self.endInsertRows()
-        self.counted.emit(self.total)
+    def _cleared(self) -> None:
+        self._texts.clear()
 
     def _refreshed(self, result: Refreshed) -> None:
         if result.generation != self._generation or result.serial < self._shown_serial:
@@ -312,99 +246,20 @@ class IncidentTableModel(QAbstractTableModel):
         self.counted.emit(self.total)
         self.rows_ready.emit()
 
-    def _failed(self, exc: BaseException) -> None:
-        self.loading = False
-        self.failed.emit(exc)
+    def _may_read_blocks(self) -> bool:
+        return self.ctx is not None
 
-    def _request(self, block: int) -> None:
-        if block in self._in_flight or self.ctx is None:
-            return
-        if block in self._waiting:
-            self._waiting.remove(block)
-        self._waiting.append(block)
-        del self._waiting[:-MAX_WAITING]
-        self._start_waiting()
-
-    def _start_waiting(self) -> None:
-        while self._waiting and len(self._in_flight) < MAX_IN_FLIGHT:
-            block = self._waiting.pop()
-            if block not in self._blocks:
-                self._load_block(block)
-
-    def _load_block(self, block: int) -> None:
-        self._in_flight.add(block)
-        generation, filt, sort_, ctx, total = (
-            self._generation,
-            self.filter,
-            self.sort_order,
-            self.ctx,
-            self.total,
+    def _block_reader(self, block: int) -> Callable[[Any], list[Any]]:
+        filt, sort_, ctx, total = self.filter, self.sort_order, self.ctx, self.total
+        offset = block * BLOCK_SIZE
+        return lambda session: q.fetch_window(
+            session, filt, sort_, offset, BLOCK_SIZE, ctx, total=total
         )
-
-        def op(session, _progress) -> tuple[int, int, list[Any]]:
-            offset = block * BLOCK_SIZE
-            rows = q.fetch_window(session, filt, sort_, offset, BLOCK_SIZE, ctx, total=total)
-            return generation, block, rows
-
-        def failed(exc: BaseException) -> None:
-            self._in_flight.discard(block)
-            self._failed(exc)
-
-        ops.QueryOp(parent=self.owner, db=self.db, op=op, success=self._block_loaded).failure(
-            failed
-        ).run_in_background()
-
-    def _block_loaded(self, result: tuple[int, int, list[Any]]) -> None:
-        generation, block, rows = result
-        if generation != self._generation:
-            return
-        self._in_flight.discard(block)
-        self._blocks[block] = rows
-        self._blocks.move_to_end(block)
-        while len(self._blocks) > MAX_BLOCKS:
-            self._blocks.popitem(last=False)
-        first = block * BLOCK_SIZE
-        last = min(self.total, first + BLOCK_SIZE) - 1
-        if last >= first:
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
-        self._start_waiting()
-
-    # Access
-
-    def row_at(self, row: int, *, request: bool = True) -> Any | None:
-        """The database row shown at ``row``, or None while its block loads."""
-        if not 0 <= row < self.total:
-            return None
-        block, offset = divmod(row, BLOCK_SIZE)
-        rows = self._blocks.get(block)
-        if rows is None:
-            if request:
-                self._request(block)
-            return None
-        self._blocks.move_to_end(block)
-        return rows[offset] if offset < len(rows) else None
-
-    def row_of_id(self, incident_id: int) -> int | None:
-        """Where incident ``incident_id`` is among the rows on hand (None if not loaded)."""
-        for block, rows in self._blocks.items():
-            for i, row in enumerate(rows):
-                if row.id == incident_id:
-                    return block * BLOCK_SIZE + i
-        return None
-
-    def is_loaded(self, row: int) -> bool:
-        return row // BLOCK_SIZE in self._blocks
-
-    def cached_blocks(self) -> int:
-        return len(self._blocks)
 
     def column_index(self, key: str) -> int:
         return next(i for i, c in enumerate(self.columns) if c.key == key)
 
     # Qt model interface
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else self.total
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.columns)
@@ -444,14 +299,14 @@ class IncidentTableModel(QAbstractTableModel):
             if role == _DISPLAY:
                 return PLACEHOLDER
             if role == _FOREGROUND:
-                return self._placeholder_brush
+                return self._placeholder
             return None
         if role == _DISPLAY:
             texts = self._texts.get(row.id)
             if texts is None:
                 texts = tuple(self._text(row, col.key) for col in self.columns)
                 self._texts[row.id] = texts
-                if len(self._texts) > MAX_BLOCKS * BLOCK_SIZE:
+                if len(self._texts) > self.MAX_BLOCKS * BLOCK_SIZE:
                     self._texts.pop(next(iter(self._texts)))
             return texts[column]
         if role == ID_ROLE:
