@@ -111,3 +111,59 @@ def test_broken_workbooks(junk: bytes) -> None:
     sample = (DATA / "servicenow_list.xlsx").read_bytes()
     cut = len(junk) * 7 % len(sample)
     check(sample[:cut] + junk, ".xlsx")
+
+
+# --- the whole import, command line included, against a database that holds data ---------
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+def _template_db() -> Path:
+    """A database after one good import (made once; each example works on a copy)."""
+    if "path" not in _TEMPLATE:
+        from app.db import open_database
+        from app.services.io.incident_import import write_plan
+
+        folder = Path(tempfile.mkdtemp(prefix="servicedeck-fuzz-"))
+        path = folder / "template.db"
+        database = open_database(str(path))
+        write_plan(database, read_plan(DATA / "servicenow_eventlog.csv", tz=dt.UTC))
+        database.dispose()
+        _TEMPLATE["path"] = path
+    return _TEMPLATE["path"]
+
+
+def _digest(path: Path) -> tuple:
+    """Every row of the tables an import writes, as stored."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return tuple(
+            tuple(conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall())
+            for table in ("incident", "incident_event", "sla_clock", "audit_log", "team",
+                          "person", "vendor", "service")
+        )  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_a_broken_export_fails_in_one_line_and_leaves_the_database_as_it_was(data: bytes) -> None:
+    import contextlib
+    import shutil
+
+    from app.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "fuzz.db"
+        shutil.copy(_template_db(), db_path)
+        before = _digest(db_path)
+        export = Path(tmp) / "fuzzed.csv"
+        export.write_bytes(data)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["import", "servicenow", str(export), "--db", str(db_path),
+                         "--tz", "UTC", "--quiet"])  # fmt: skip
+        if code != 0:
+            lines = err.getvalue().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("servicedeck: "), lines
+            assert _digest(db_path) == before
