@@ -394,7 +394,9 @@ class MainWindow(QMainWindow):
 
         if not self.import_action.isEnabled():
             return None
-        return open_import_wizard(self, self.db, path=path)
+        wizard = open_import_wizard(self, self.db, path=path)
+        wizard.imported.connect(lambda _summary: self.refresh_current())
+        return wizard
 
     def _role_known(self, roles) -> None:
         from app.views.permissions import allow

@@ -195,3 +195,16 @@ def test_cancel_while_checking_or_importing_writes_nothing(qtbot, db, monkeypatc
     qtbot.waitUntil(run.isComplete, timeout=10_000)
     assert "cancelled" in run.result.text() and "Nothing was imported" in run.result.text()
     assert incidents(db) == 0
+
+
+def test_the_page_shown_is_read_again_after_an_import(qtbot, window):
+    refreshed = []
+    window.refresh_current = lambda: refreshed.append(1)  # type: ignore[method-assign]
+    wizard = window.import_incidents(str(DATA / "servicenow_list.csv"))
+    qtbot.waitUntil(wizard.file_page.isComplete, timeout=10_000)
+    for _ in range(3):
+        next_page(qtbot, wizard)
+    qtbot.waitUntil(wizard.run_page.isComplete, timeout=20_000)
+    assert wizard.summary is not None and wizard.summary.created == 7
+    assert refreshed == [1]
+    wizard.close()
