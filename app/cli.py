@@ -628,7 +628,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     except SQLAlchemyError as exc:
         refused = _refused_right(exc, args.db)
         reason = refused or _one_line(str(getattr(exc, "orig", None) or exc))
-        return _fail(f"the database refused the import: {reason}. Nothing was imported.")
+        return _fail(
+            f"the database refused the import: {reason.rstrip('.')}. Nothing was imported."
+        )
     for line in summary.lines():
         print(line)
     return 0

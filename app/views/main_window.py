@@ -398,10 +398,16 @@ class MainWindow(QMainWindow):
         wizard.imported.connect(lambda _summary: self.refresh_current())
         return wizard
 
+    #: An import writes incidents and creates the teams, people, services, CIs and vendors
+    #: they name: a role needs the rights of all three areas (a service manager has them).
+    IMPORT_ACTIONS = ("edit_incident", "edit_service", "edit_vendor")
+
     def _role_known(self, roles) -> None:
+        from app.db.roles import can
         from app.views.permissions import allow
 
-        allow(roles, {"edit_incident": [self.import_action]})
+        missing = next((a for a in self.IMPORT_ACTIONS if not can(roles, a)), None)
+        allow(roles, {missing or self.IMPORT_ACTIONS[0]: [self.import_action]})
 
     def connect_shared_database(self) -> None:
         from app.views.connect_dialog import ConnectDialog

@@ -148,6 +148,9 @@ def test_an_agent_may_work_incidents_but_not_vendors(as_user, qtbot):
     vendors = window.page("vendors")
     assert not vendors.new_vendor_button.isEnabled()
     assert window.page("changes").new_button.isEnabled()
+    # An import creates teams, services and vendors too: not for an agent.
+    assert not window.import_action.isEnabled()
+    assert window.import_action.property("refusedBecause") == "Your role (agent) may not do this."
 
 
 @pytest.mark.pg
