@@ -74,7 +74,7 @@ class Table:
 
     path: Path
     headers: list[str]
-    rows: list[list[str]]
+    rows: list[tuple[str, ...]]
 
 
 @collector_paused()
@@ -109,7 +109,9 @@ def _read_table(path: Path, cancelled: Callable[[], bool] | None) -> Table:
             f"{name}: is not a CSV or XLSX file (export the list as CSV or Excel .xlsx).",
             file=path,
         )
-    return Table(path, headers, rows)
+    # Tuples of strings: the garbage collector stops tracking them once it has seen them,
+    # so a table of 150,000 rows does not make every later collection scan it again.
+    return Table(path, headers, [r if type(r) is tuple else tuple(r) for r in rows])
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -156,7 +158,9 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _read_csv(path: Path, cancelled: Callable[[], bool] | None) -> tuple[list[str], list[list]]:
+def _read_csv(
+    path: Path, cancelled: Callable[[], bool] | None
+) -> tuple[list[str], list[tuple[str, ...]]]:
     name = path.name
     try:
         data = path.read_bytes()
@@ -170,16 +174,15 @@ def _read_csv(path: Path, cancelled: Callable[[], bool] | None) -> tuple[list[st
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text), strict=True
     )
-    rows: list[list[str]] = []
+    rows: list[tuple[str, ...]] = []
     try:
-        if cancelled is None:
-            rows = list(reader)
-        else:
-            append = rows.append
-            for i, row in enumerate(reader):
-                if i % PROGRESS_EVERY == 0 and cancelled():
-                    raise Cancelled()
-                append(row)
+        # Row by row, not list(reader): one long call would hold the interpreter lock for
+        # the whole file and freeze the window reading it in the background.
+        append = rows.append
+        for i, row in enumerate(reader):
+            if cancelled is not None and i % PROGRESS_EVERY == 0 and cancelled():
+                raise Cancelled()
+            append(tuple(row))
     except csv.Error as exc:
         at = len(rows) + 1
         reason = str(exc)
@@ -197,9 +200,7 @@ def _read_csv(path: Path, cancelled: Callable[[], bool] | None) -> tuple[list[st
     return _check_shape(path, headers, body)
 
 
-def _check_shape(
-    path: Path, headers: list[str], body: list[list[str]]
-) -> tuple[list[str], list[list[str]]]:
+def _check_shape(path: Path, headers: list[str], body: list[Any]) -> tuple[list[str], list[Any]]:
     name = path.name
     # A header row that ends with delimiters (trailing empty names) is common: drop them.
     while headers and headers[-1] == "":
@@ -231,13 +232,13 @@ def _check_shape(
             )
         seen[key] = i
     n = len(headers)
-    blank = [""] * n
+    blank = ("",) * n
     for i, row in enumerate(body):
         size = len(row)
         if size == n:
             continue
         if size == 0:
-            body[i] = blank[:]
+            body[i] = blank
         elif size > n and not any(c.strip() for c in row[n:]):
             body[i] = row[:n]
         else:
