@@ -65,6 +65,14 @@ MAPPING_FILTER = "Import mappings (*.json)"
 LOCAL_ZONE = "This computer's time zone"
 
 
+def _first_values(table: imp.Table) -> list[str]:
+    """Per column, its first value that is not empty ("" when there is none)."""
+    out = []
+    for column in range(len(table.headers)):
+        out.append(next((r[column] for r in table.rows if r[column].strip()), ""))
+    return out
+
+
 class _Busy(QWidget):
     """A progress bar with a Cancel button for the page's background work."""
 
@@ -201,10 +209,10 @@ class FilePage(QWizardPage):
         self.busy.cancel()
         self.completeChanged.emit()
 
-        def work(progress: Progress) -> tuple[imp.Table, ImportSource | None]:
+        def work(progress: Progress) -> tuple[imp.Table, ImportSource | None, list[str]]:
             progress.update(0, 0, "Reading the file")
             table = imp.read_table(path)
-            return table, imp.detect_source(table.headers)
+            return table, imp.detect_source(table.headers), _first_values(table)
 
         handle = (
             ops.BackgroundOp(parent=self, op=work, success=self._read)
@@ -214,9 +222,10 @@ class FilePage(QWizardPage):
         self.busy.track(handle, "Reading the file")
         return handle
 
-    def _read(self, result: tuple[imp.Table, ImportSource | None]) -> None:
-        table, source = result
+    def _read(self, result: tuple[imp.Table, ImportSource | None, list[str]]) -> None:
+        table, source, examples = result
         self.wiz.table = table
+        self.wiz.examples = examples
         rows, columns = len(table.rows), len(table.headers)
         text = f"{rows:,} row{'s' if rows != 1 else ''}, {columns} columns."
         if source is not None:
@@ -355,8 +364,7 @@ class MappingPage(QWizardPage):
         table = self.wiz.table
         text = ""
         if header is not None and table is not None:
-            column = table.headers.index(header)
-            text = next((r[column] for r in table.rows if r[column].strip()), "")
+            text = self.wiz.examples[table.headers.index(header)]
         item = QTableWidgetItem(text[:80])
         item.setToolTip(text[:500])
         self.table.setItem(row, 2, item)
@@ -713,6 +721,8 @@ class ImportWizard(QWizard):
         self.db = db
         self.display_zone = display_zone
         self.table: imp.Table | None = None
+        #: The first value of each column that is not empty (read with the table).
+        self.examples: list[str] = []
         self.source: ImportSource | None = None
         self.mapping: dict[str, str | None] = {}
         self.date_format: str | None = None
