@@ -321,6 +321,21 @@ def tell(parent: QWidget, title: str, text: str) -> None:
 # --- small dialogs --------------------------------------------------------------------------
 
 
+def ask_discard(parent: QWidget, parts: Sequence[str]) -> bool:
+    """Whether to close and lose the unsaved ``parts`` (a module function so tests answer)."""
+    what = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    box = QMessageBox(parent)
+    box.setWindowTitle("Unsaved changes")
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setText(f"Your changes to {what} are not saved.")
+    box.setInformativeText("Close anyway and lose them, or keep editing and save them first?")
+    discard = box.addButton("Close and lose them", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.exec()
+    return box.clickedButton() is discard
+
+
 class _CheckedDialog(QDialog):
     """A form dialog whose OK checks the values first and shows the problem above them."""
 
@@ -1336,12 +1351,15 @@ class VendorEditor(QWidget):
         done: str,
         after: Callable[[], None] | None = None,
         on_conflict: Callable[[ConflictError], None] | None = None,
+        saving: str | None = None,
     ) -> ops.OpHandle | None:
         """Run ``op(session)`` (it returns the vendor id) in one transaction, then read the
         vendor again in it; ``after()`` runs once that is shown. A version conflict that
-        carries the saved values goes to ``on_conflict`` when given."""
+        carries the saved values goes to ``on_conflict`` when given. Unsaved edits of the
+        sections other than ``saving`` ("vendor", "contract", "credit") are kept."""
         if self.busy:
             return None
+        carried = self._unsaved_edits(saving)
         today = self.today()
         self.problem.hide()
         self._set_busy(True)
@@ -1357,6 +1375,7 @@ class VendorEditor(QWidget):
             self.last_message = done
             self.status.setText(done)
             self._arrived(data)
+            self._put_back(carried)
             if after is not None:
                 after()
             if data.vendor is not None:
@@ -1437,8 +1456,9 @@ class VendorEditor(QWidget):
 
         name = values.get("name") or (v.name if v else "")
         return self._write(
-            "Saving the vendor", op, f"Saved the vendor {name}", on_conflict=conflict
-        )
+            "Saving the vendor", op, f"Saved the vendor {name}", on_conflict=conflict,
+            saving="vendor",
+        )  # fmt: skip
 
     def _resolve(
         self,
@@ -1613,8 +1633,9 @@ class VendorEditor(QWidget):
             )  # fmt: skip
 
         return self._write(
-            "Saving the contract", op, f"Saved the contract {reference}", show_it, conflict
-        )
+            "Saving the contract", op, f"Saved the contract {reference}", show_it, conflict,
+            saving="contract",
+        )  # fmt: skip
 
     def add_target(self, values: dict[str, Any] | None = None) -> ops.OpHandle | None:
         return self.edit_target(None, values, new=True)
@@ -1700,9 +1721,101 @@ class VendorEditor(QWidget):
             save_credit_rule(session, contract_id, rule_id, expected_version=version, **rule)
             return vendor_id
 
-        return self._write("Saving the credit rule", op, f"Saved the credit rule of {c.reference}")
+        return self._write(
+            "Saving the credit rule", op, f"Saved the credit rule of {c.reference}",
+            saving="credit",
+        )  # fmt: skip
+
+    # Closing
+
+    def unsaved(self) -> list[str]:
+        """What the form holds that is not saved: "the vendor", "the contract CT-1", ..."""
+        if self.data is None:
+            return []
+        parts = []
+        if self._vendor_unsaved():
+            parts.append("the vendor" if self.vendor is not None else "the new vendor")
+        c = self.contract()
+        if self._contract_unsaved():
+            parts.append(f"the contract {c.reference}" if c else "the new contract")
+        if c is not None and self._credit_unsaved():
+            parts.append(f"the credit rule of {c.reference}")
+        return parts
+
+    def _vendor_unsaved(self) -> bool:
+        values = self.vendor_values()
+        if self.vendor is None:
+            return bool(values["name"])
+        return values != self._opened_vendor()
+
+    def _contract_unsaved(self) -> bool:
+        c, form = self.contract(), self.contract_values()
+        if c is None:
+            return self.vendor is not None and bool(form["reference"].strip())
+        try:
+            checked = check_contract(form)
+        except ScorecardError:
+            return True  # half-typed: not what is saved either
+        checked["service_ids"] = sorted(checked["service_ids"])
+        return checked != self._opened_contract()
+
+    def _credit_unsaved(self) -> bool:
+        c = self.contract()
+        if c is None:
+            return False
+        rule = c.credit_rules[0] if c.credit_rules else None
+        typed = self.credit_values()
+        if rule is None:
+            return any(str(typed[k]).strip() for k in ("target", "per_point", "cap"))
+        try:
+            credit: tuple[Any, ...] | None = tuple(check_credit(typed).values())
+        except ScorecardError:
+            credit = None
+        return credit != (rule.metric, rule.target_percent, rule.percent_per_point,
+                          rule.cap_percent)  # fmt: skip
+
+    def _unsaved_edits(self, saving: str | None) -> dict[str, Any]:
+        """The sections with unsaved edits other than the one being saved, to put back
+        once the save has read the vendor again (a save must not wipe other edits)."""
+        edits: dict[str, Any] = {}
+        if self.data is None:
+            return edits
+        if saving != "vendor" and self._vendor_unsaved():
+            edits["vendor"] = self.vendor_values()
+        if saving != "contract" and self._contract_unsaved():
+            edits["contract"] = (self._contract_id, self.contract_values())
+        if saving != "credit" and self._credit_unsaved():
+            edits["credit"] = (self._contract_id, self.credit_values())
+        return edits
+
+    def _put_back(self, edits: dict[str, Any]) -> None:
+        vendor = edits.get("vendor")
+        if vendor is not None:
+            self.name.setText(vendor["name"])
+            self.category.setCurrentText(vendor["category"])
+            self.website.setText(vendor["website"] or "")
+            self.account_manager.setText(vendor["account_manager"] or "")
+            self.active.setCurrentIndex(0 if vendor["active"] else 1)
+        contract = edits.get("contract")
+        if contract is not None and contract[0] == self._contract_id:
+            values = dict(contract[1])
+            chosen = set(values.pop("service_ids"))
+            self.set_contract_values(**values)
+            for i in range(self.services.count()):
+                item = self.services.item(i)
+                on = item.data(ID_ROLE) in chosen
+                item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        credit = edits.get("credit")
+        if credit is not None and credit[0] == self._contract_id:
+            values = credit[1]
+            self.set_credit_values(values["target"], values["per_point"], values["cap"],
+                                   values["metric"])  # fmt: skip
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt name
+        parts = self.unsaved()
+        if parts and not ask_discard(self, parts):
+            event.ignore()
+            return
         if VendorEditor._open.get(self._key()) is self:
             del VendorEditor._open[self._key()]
         super().closeEvent(event)

@@ -333,3 +333,51 @@ def test_a_contract_ending_soon_is_warned_about(qtbot, db):
                for t in texts), texts  # fmt: skip
     assert any("CT-SOON-1" in t and "no SLA targets" in t for t in texts), texts
     assert not editor.warnings.isHidden()
+
+
+def test_closing_with_unsaved_changes_asks_and_keeps_them_unless_told(qtbot, db, monkeypatch):
+    from app.views import vendor_editor
+
+    editor = open_editor(qtbot, db, 4)
+    editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)  # qtbot closes it last
+    assert editor.unsaved() == []
+    editor.account_manager.setText("Someone new")
+    editor.contract_list.selectRow(0)
+    qtbot.waitUntil(lambda: editor.contract() is not None, timeout=5_000)
+    reference = editor.contract().reference
+    editor.contract_title.setText("Renamed, not saved")
+    assert editor.unsaved() == ["the vendor", f"the contract {reference}"]
+    asked = []
+    monkeypatch.setattr(
+        vendor_editor, "ask_discard", lambda _w, parts: asked.append(parts) or False
+    )
+    editor.show()
+    editor.close()
+    assert editor.isVisible()  # kept open: nothing lost
+    assert asked == [["the vendor", f"the contract {reference}"]]
+    saved(qtbot, editor, editor.save_vendor(), "Saved the vendor")
+    # Saving the vendor read it again; the contract's unsaved edit is still in the form.
+    assert editor.contract_title.text() == "Renamed, not saved"
+    assert editor.unsaved() == [f"the contract {reference}"]
+    saved(qtbot, editor, editor.save_contract(), "Saved the contract")
+    assert editor.unsaved() == []
+    monkeypatch.setattr(vendor_editor, "ask_discard", lambda *_: pytest.fail("asked"))
+    editor.close()
+    assert not editor.isVisible()
+
+
+def test_a_half_typed_credit_rule_counts_as_unsaved(qtbot, db, monkeypatch):
+    from app.views import vendor_editor
+
+    editor = open_editor(qtbot, db, 4)
+    editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)  # qtbot closes it last
+    editor.contract_list.selectRow(0)
+    qtbot.waitUntil(lambda: editor.contract() is not None, timeout=5_000)
+    c = editor.contract()
+    editor.credit_cap.setText("abc")
+    assert editor.unsaved() == [f"the credit rule of {c.reference}"]
+    monkeypatch.setattr(vendor_editor, "ask_discard", lambda *_: True)
+    editor.show()
+    editor.close()
+    assert not editor.isVisible()
+    editor.credit_cap.setText("")  # nothing left to ask about when qtbot closes it
