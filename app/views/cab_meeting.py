@@ -76,7 +76,7 @@ from app.services.progress import Progress
 from app.views import ops
 from app.views.qtmodels.change_table import risk_colours
 from app.views.theme import DANGER_TEXT, GOOD_TEXT, WARNING_TEXT
-from app.views.widgets import Chip, WarningMark, scaled_font
+from app.views.widgets import Chip, WarningMark, problem_label, scaled_font
 
 #: Decision colours (background, text); the word is always shown beside the colour.
 DECISION_COLOURS: dict[str | None, tuple[str, str]] = {
@@ -607,14 +607,7 @@ class CabMeetingWindow(QMainWindow):
         layout.setContentsMargins(14, 10, 14, 6)
         layout.setSpacing(8)
         layout.addWidget(self._build_header())
-        self.message = QLabel()
-        self.message.setObjectName("refusal")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet(
-            f"color: {DANGER_TEXT}; font-weight: bold; border: 1px solid {DANGER_TEXT};"
-            "border-radius: 4px; padding: 6px;"
-        )
-        self.message.hide()
+        self.message = problem_label("refusal")
         layout.addWidget(self.message)
         splitter = QSplitter()
         splitter.addWidget(self._build_agenda())

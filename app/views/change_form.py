@@ -74,8 +74,8 @@ from app.views.incident_queue import ChoiceList
 from app.views.permissions import may, read_only_reason
 from app.views.qtmodels.change_table import risk_colours
 from app.views.record_form import RecordForm
-from app.views.theme import DANGER_TEXT, WARNING_TEXT
-from app.views.widgets import scaled_font
+from app.views.theme import WARNING_TEXT
+from app.views.widgets import problem_label, scaled_font
 
 S = ChangeState
 STATE_ORDER = [s.value for s in ChangeState]
@@ -462,14 +462,7 @@ class ChangeForm(QWidget, RecordForm):
         self.conflict_badge.setObjectName("conflictBadge")
         self.conflict_badge.setStyleSheet(f"color: {WARNING_TEXT}; font-weight: bold;")
         self.conflict_badge.hide()
-        self.error_label = QLabel()
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(
-            f"color: {DANGER_TEXT}; border: 1px solid {DANGER_TEXT}; border-radius: 3px;"
-            "padding: 4px 8px;"
-        )
-        self.error_label.hide()
+        self.error_label = problem_label("errorLabel")
         self.save_button = QPushButton("Save")
         self.save_button.setObjectName("saveButton")
         self.save_button.setToolTip("Save (Ctrl+S)")

@@ -38,7 +38,7 @@ from app.services.io import importer as imp
 from app.services.io.records import ImportFileError, ImportPlan, ImportSource
 from app.services.progress import Progress
 from app.views import ops
-from app.views.theme import DANGER_TEXT
+from app.views.widgets import problem_label
 
 NOT_IN_FILE = "— not in the file —"
 PREVIEW_ROWS = 20
@@ -127,19 +127,6 @@ class _Busy(QWidget):
             self.handle.cancel()
 
 
-def _problem_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("problem")
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setStyleSheet(
-        f"color: {DANGER_TEXT}; border: 1px solid {DANGER_TEXT}; border-radius: 3px;"
-        "padding: 4px 8px;"
-    )
-    label.hide()
-    return label
-
-
 class FilePage(QWizardPage):
     """Which file, and which kind of export it is."""
 
@@ -172,7 +159,7 @@ class FilePage(QWizardPage):
         self.found = QLabel()
         self.found.setObjectName("found")
         self.found.setWordWrap(True)
-        self.problem = _problem_label()
+        self.problem = problem_label("problem")
         self.busy = _Busy()
         self.busy.idle.connect(self.completeChanged)
         file_label = QLabel("&File")
@@ -305,7 +292,7 @@ class MappingPage(QWizardPage):
         self.zone.setObjectName("zone")
         self.zone.setAccessibleName("Time zone of the export")
         self.zone.setToolTip("The zone the export's times are written in (stored as UTC)")
-        self.problem = _problem_label()
+        self.problem = problem_label("problem")
         self.busy = _Busy()
         self.busy.idle.connect(self.completeChanged)
 
@@ -519,7 +506,7 @@ class PreviewPage(QWizardPage):
         self.summary = QLabel()
         self.summary.setObjectName("summary")
         self.summary.setWordWrap(True)
-        self.problem = _problem_label()
+        self.problem = problem_label("problem")
         self.table = QTableWidget(0, len(PREVIEW_FIELDS))
         self.table.setObjectName("preview")
         self.table.setAccessibleName("Preview of the first incidents")
@@ -634,7 +621,7 @@ class RunPage(QWizardPage):
         self.result.setObjectName("result")
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.problem = _problem_label()
+        self.problem = problem_label("problem")
         self.busy = _Busy()
         self.busy.idle.connect(self.completeChanged)
         layout = QVBoxLayout(self)

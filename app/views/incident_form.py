@@ -72,7 +72,7 @@ from app.views import ops
 from app.views.permissions import may, read_only_reason
 from app.views.record_form import RecordForm
 from app.views.theme import DANGER_TEXT, priority_colours
-from app.views.widgets import scaled_font
+from app.views.widgets import problem_label, scaled_font
 
 S = IncidentState
 #: The major-incident view, once it exists, offers ``open_major_incident(parent, db, id)``.
@@ -485,14 +485,7 @@ class IncidentForm(QWidget, RecordForm):
             "font-weight: bold;"
         )
         self.major_badge.hide()
-        self.error_label = QLabel()
-        self.error_label.setObjectName("errorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(
-            f"color: {DANGER_TEXT}; border: 1px solid {DANGER_TEXT}; border-radius: 3px;"
-            "padding: 4px 8px;"
-        )
-        self.error_label.hide()
+        self.error_label = problem_label("errorLabel")
 
         self.buttons: dict[str, QPushButton] = {}
         actions = QHBoxLayout()

@@ -17,7 +17,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.services.formatting import PRIORITY_NAMES
-from app.views.theme import RAG_COLOURS, WARNING_TEXT, priority_colours
+from app.views.theme import DANGER_TEXT, RAG_COLOURS, WARNING_TEXT, priority_colours
 
 
 def scaled_font(widget: QWidget, factor: float, bold: bool = False) -> QFont:
@@ -63,6 +63,21 @@ def wrap_words(fm: QFontMetrics, text: str, width: float, max_lines: int) -> lis
         rest = " ".join(lines[max_lines - 1 :])
         lines = [*lines[: max_lines - 1], fm.elidedText(rest, Qt.TextElideMode.ElideRight, width)]
     return lines
+
+
+def problem_label(name: str) -> QLabel:
+    """The boxed red sentence a form or window shows above its fields when something is
+    refused (hidden until there is something to say; the text can be selected and copied)."""
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(
+        f"color: {DANGER_TEXT}; border: 1px solid {DANGER_TEXT}; border-radius: 3px;"
+        "padding: 4px 8px;"
+    )
+    label.hide()
+    return label
 
 
 class Chip(QLabel):
