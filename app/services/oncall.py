@@ -514,6 +514,17 @@ class OnCallIndex:
             return None
         return int((local - layer.start_local).total_seconds() // layer.turn_seconds)
 
+    def _placed(self, role: str, placed: Any, **source: int | None) -> OnCall:
+        """Who an override or a published shift puts on call, with its layer if it has one."""
+        layer = self._by_id.get(placed.layer_id)
+        return OnCall(
+            role,
+            placed.person_id,
+            layer.id if layer else None,
+            layer.name if layer else None,
+            **source,
+        )
+
     def _resolve(self, at: dt.datetime) -> list[tuple[OnCall, int | None]]:
         local = at.astimezone(self.zone).replace(tzinfo=None)
         minute = local.weekday() * 1440 + local.hour * 60 + local.minute
@@ -522,36 +533,12 @@ class OnCallIndex:
             winners = self._overrides.get(role)
             override = winners.at(at) if winners is not None else None
             if override is not None:
-                layer = self._by_id.get(override.layer_id)
-                result.append(
-                    (
-                        OnCall(
-                            role,
-                            override.person_id,
-                            layer.id if layer else None,
-                            layer.name if layer else None,
-                            override.id,
-                        ),
-                        None,
-                    )
-                )
+                result.append((self._placed(role, override, override_id=override.id), None))
                 continue
             shifts = self._roster.get(role)
             shift = shifts.at(at) if shifts is not None else None
             if shift is not None:
-                layer = self._by_id.get(shift.layer_id)
-                result.append(
-                    (
-                        OnCall(
-                            role,
-                            shift.person_id,
-                            layer.id if layer else None,
-                            layer.name if layer else None,
-                            shift_id=shift.id,
-                        ),
-                        None,
-                    )
-                )
+                result.append((self._placed(role, shift, shift_id=shift.id), None))
                 continue
             candidates = self._candidates[role]
             for layer in candidates:
