@@ -249,6 +249,25 @@ def _check_version(row: Any, expected: int | None, what: str) -> None:
         )
 
 
+def _own_row(
+    session: Session,
+    model: Any,
+    ident: int,
+    owner: str,
+    owner_id: int,
+    expected_version: int | None,
+    what: str,
+) -> Any:
+    """The ``model`` row ``ident`` if it belongs to ``owner`` (``contract_id``,
+    ``vendor_id``) ``owner_id`` and is still at ``expected_version``."""
+    row = session.get(model, ident)
+    if row is None or getattr(row, owner) != owner_id:
+        parent = "contract" if owner == "contract_id" else "vendor"
+        raise ScorecardError(f"no {what} with id {ident} on this {parent}")
+    _check_version(row, expected_version, f"The {what}")
+    return row
+
+
 def _text(fields: Mapping[str, Any], key: str, limit: int, required: bool = False) -> str | None:
     value = fields.get(key)
     text = None if value is None else str(value).strip()
@@ -477,11 +496,8 @@ def save_target(
         row = ContractSlaTarget(contract_id=contract_id)
         session.add(row)
     else:
-        found = session.get(ContractSlaTarget, target_id)
-        if found is None or found.contract_id != contract_id:
-            raise ScorecardError(f"no target with id {target_id} on this contract")
-        row = found
-        _check_version(row, expected_version, "The target")
+        row = _own_row(session, ContractSlaTarget, target_id, "contract_id", contract_id,
+                       expected_version, "target")  # fmt: skip
     row.metric, row.priority = metric, priority
     row.target_minutes, row.target_percent = target_minutes, target_percent
     row.underpinning = underpinning
@@ -523,11 +539,8 @@ def save_credit_rule(
         row = CreditRule(contract_id=contract_id)
         session.add(row)
     else:
-        found = session.get(CreditRule, rule_id)
-        if found is None or found.contract_id != contract_id:
-            raise ScorecardError(f"no credit rule with id {rule_id} on this contract")
-        row = found
-        _check_version(row, expected_version, "The credit rule")
+        row = _own_row(session, CreditRule, rule_id, "contract_id", contract_id,
+                       expected_version, "credit rule")  # fmt: skip
     row.metric, row.target_percent = metric, float(target_percent)
     row.percent_per_point, row.cap_percent = float(percent_per_point), float(cap_percent)
     _flush(session, "The credit rule")
