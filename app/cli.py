@@ -370,7 +370,6 @@ def cmd_roster(args: argparse.Namespace) -> int:
 
 
 def cmd_export_scorecards(args: argparse.Namespace) -> int:
-
     from app.db import open_database
     from app.services.kpi import KpiColumns
     from app.services.review_pack import write_review_pack, write_summary
