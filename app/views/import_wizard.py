@@ -537,12 +537,13 @@ class PreviewPage(QWizardPage):
         self.problem.hide()
         self.summary.setText("")
         self.table.setRowCount(0)
-        path = wiz.table.path if wiz.table is not None else Path()
+        table = wiz.table
+        assert table is not None
         source, mapping, date_format, zone = wiz.source, wiz.mapping, wiz.date_format, wiz.zone
 
         def work(progress: Progress) -> ImportPlan:
             return imp.read_plan(
-                path,
+                table,  # as read on the first page: the file is not read again
                 source=source,
                 mapping=mapping,
                 date_format=date_format,

@@ -496,3 +496,16 @@ def test_bad_mapping_files(tmp_path: Path, content: str) -> None:
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ImportFileError, match="m.json: is not a Servicedeck import mapping"):
         load_mapping(path)
+
+
+def test_a_table_already_read_gives_the_same_plan_as_its_file():
+    import datetime as _dt
+
+    from app.services.io import importer
+
+    path = Path(__file__).resolve().parents[1] / "data" / "import" / "servicenow_eventlog.csv"
+    table = importer.read_table(path)
+    from_table = importer.read_plan(table, tz=_dt.UTC)
+    from_file = importer.read_plan(path, tz=_dt.UTC)
+    assert from_table.incidents == from_file.incidents
+    assert from_table.path == path

@@ -1037,7 +1037,7 @@ class _Errors:
 
 @collector_paused()  # millions of short-lived acyclic objects: see app.services.memory
 def read_plan(
-    path: Path | str,
+    path: Path | str | Table,
     *,
     source: ImportSource | None = None,
     mapping: dict[str, str | None] | None = None,
@@ -1047,6 +1047,9 @@ def read_plan(
     cancelled: Callable[[], bool] | None = None,
 ) -> ImportPlan:
     """Read and check a whole export; return what it says about each incident.
+
+    ``path`` may also be a :class:`Table` already read (the wizard's), so the file is not
+    read a second time.
 
     ``source`` defaults to :func:`detect_source`; ``mapping`` (field -> header) is laid over
     :func:`propose_mapping`, an explicit ``None`` unmapping a field. ``date_format`` is a
@@ -1070,7 +1073,8 @@ def read_plan(
     ``progress(done, total)`` reports rows; ``cancelled()`` returning true raises
     :class:`app.services.progress.Cancelled`.
     """
-    path = Path(path)
+    table = path if isinstance(path, Table) else None
+    path = table.path if table is not None else Path(path)
     name = path.name
 
     def check_cancel() -> None:
@@ -1078,7 +1082,8 @@ def read_plan(
             raise Cancelled()
 
     check_cancel()
-    table = _read_table(path, cancelled)
+    if table is None:
+        table = _read_table(path, cancelled)
     total = len(table.rows)
     if progress is not None:
         progress(0, total)
