@@ -585,10 +585,7 @@ def write_summary(
     grid = sc.scorecard_grid(cols, session, periods, now=now)
     vendor_ids = sorted({v for v, _ in grid}, key=lambda v: grid[(v, p.label)].vendor.casefold())
     progress.update(1, 4, "Service credits")
-    credit = {}
-    for v in vendor_ids:
-        progress.check()
-        credit[v] = sc.credits(session, v, p, cols, now=now)
+    credit = sc.credits_of(session, vendor_ids, p, cols, now=now)
     actions = {v: sc.list_actions(session, v, p) for v in vendor_ids}
     progress.update(2, 4, "Writing the workbook")
     wb = Workbook()

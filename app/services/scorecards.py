@@ -1084,11 +1084,34 @@ def credits(
     the contract's services (outages clipped to the month; a month not yet over counts
     until ``now``); ``sla_attainment`` over the SLA clocks of the vendor's incidents.
     """
+    found = credits_of(session, [vendor_id], period, cols, now)
+    if vendor_id not in found:
+        raise ScorecardError(f"no vendor with id {vendor_id}")
+    return found[vendor_id]
+
+
+def credits_of(
+    session: Session,
+    vendor_ids: Sequence[int],
+    period: str | Period,
+    cols: KpiColumns | None = None,
+    now: dt.datetime | None = None,
+) -> dict[int, CreditCalculation]:
+    """:func:`credits` of several vendors, their contracts read once (unknown ids left out)."""
     p = parse_period(period)
     now = now or dt.datetime.now(dt.UTC)
-    world = _load_world(session, [vendor_id], [])
-    if vendor_id not in world.vendors:
-        raise ScorecardError(f"no vendor with id {vendor_id}")
+    world = _load_world(session, list(vendor_ids), [])
+    return {v: _credits(session, world, v, p, cols, now) for v in vendor_ids if v in world.vendors}
+
+
+def _credits(
+    session: Session,
+    world: _World,
+    vendor_id: int,
+    p: Period,
+    cols: KpiColumns | None,
+    now: dt.datetime,
+) -> CreditCalculation:
     name = world.vendors[vendor_id]
     lines: list[CreditLine] = []
     steps: list[str] = []

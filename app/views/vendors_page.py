@@ -127,6 +127,7 @@ def load_lines(
     for w in contract_warnings(session, today, vendor_ids):
         warnings.setdefault(w.vendor_id, []).append(w)
     rank = {"high": 3, "medium": 2, "low": 1}
+    credits = sc.credits_of(session, vendor_ids, period, cols, now=now)
     lines = []
     for v in vendor_ids:
         card = grid[(v, period.label)]
@@ -138,7 +139,7 @@ def load_lines(
             card.green_min,
             card.amber_min,
         )
-        credit = sc.credits(session, v, period, cols, now=now)
+        credit = credits[v]
         mine = warnings.get(v, [])
         lines.append(
             VendorLine(
