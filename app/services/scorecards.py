@@ -25,12 +25,12 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -424,16 +424,18 @@ class _World:
     service_vendor: dict[int, list[int]]
     stored: dict[tuple[int, str], _Stored]
     default_template: int | None
+    #: Per vendor, the template of its latest stored scorecard (of any period).
+    latest_template: dict[int, int] = field(default_factory=dict)
 
     def template_for(self, vendor_id: int, label: str) -> _Template:
+        """The template of the vendor's scorecard of ``label`` if stored, else of its latest
+        stored scorecard, else the newest template (:func:`_template_id` picks the same)."""
         row = self.stored.get((vendor_id, label))
         if row is not None and row.template_id in self.templates:
             return self.templates[row.template_id]
-        used = [s for (v, _), s in self.stored.items() if v == vendor_id]
-        if used:
-            latest = max(used, key=lambda s: s.id)
-            if latest.template_id in self.templates:
-                return self.templates[latest.template_id]
+        latest = self.latest_template.get(vendor_id)
+        if latest in self.templates:
+            return self.templates[latest]
         if self.default_template is None:
             raise ScorecardError(
                 "There is no scorecard template: create one with criteria and weights first."
@@ -502,10 +504,21 @@ def _load_world(
     for p in session.scalars(pq.order_by(ScorecardPeriod.id)):
         judged = {s.criterion_id: (s.judged, s.comment or "", s.id, s.version) for s in p.scores}
         stored[(p.vendor_id, p.period)] = _Stored(p.id, p.template_id, p.version, p.status, judged)
+    newest = (
+        select(ScorecardPeriod.vendor_id, func.max(ScorecardPeriod.id).label("id"))
+        .group_by(ScorecardPeriod.vendor_id)
+        .subquery()
+    )
+    lq = select(ScorecardPeriod.vendor_id, ScorecardPeriod.template_id).join(
+        newest, ScorecardPeriod.id == newest.c.id
+    )
+    if vendor_ids is not None:
+        lq = lq.where(ScorecardPeriod.vendor_id.in_(list(vendor_ids)))
+    latest = {v: t for v, t in session.execute(lq)}
     # A vendor without a scorecard yet gets the newest template: the standard one a
     # database starts with, until someone makes their own.
     default = max(templates) if templates else None
-    return _World(vendors, templates, contracts, service_vendor, stored, default)
+    return _World(vendors, templates, contracts, service_vendor, stored, default, latest)
 
 
 # --- measuring: every vendor and period in one numpy pass ----------------------------------
@@ -1101,12 +1114,16 @@ def credits_of(
     p = parse_period(period)
     now = now or dt.datetime.now(dt.UTC)
     world = _load_world(session, list(vendor_ids), [])
-    return {v: _credits(session, world, v, p, cols, now) for v in vendor_ids if v in world.vendors}
+    known = [v for v in vendor_ids if v in world.vendors]
+    # SLA attainment per vendor and month, in one pass over the KPI columns.
+    grid = _grid(cols, known, p.months()) if cols is not None and known else None
+    return {v: _credits(session, world, grid, v, p, cols, now) for v in known}
 
 
 def _credits(
     session: Session,
     world: _World,
+    grid: _Grid | None,
     vendor_id: int,
     p: Period,
     cols: KpiColumns | None,
@@ -1127,14 +1144,14 @@ def _credits(
         fee = float(c.monthly_fee)
         services = c.services or world.services_of(vendor_id, p)
         for metric, target, per_point, cap in c.rules:
-            for m in p.months():
+            for month_index, m in enumerate(p.months()):
                 if m.start > now.date():
                     continue
                 if not (c.starts_on <= m.end and c.ends_on >= m.start):
                     steps.append(f"{c.reference}, {m.title}: outside the contract's term.")
                     continue
-                measured, basis = _credit_measure(session, cols, vendor_id, metric, services, m,
-                                                  now, now_s)  # fmt: skip
+                measured, basis = _credit_measure(session, cols, grid, vendor_id, metric,
+                                                  services, m, month_index, now, now_s)  # fmt: skip
                 lines.append(_credit_line(c, m, metric, measured, basis, target, per_point, cap,
                                           fee))  # fmt: skip
                 steps.append(lines[-1].text)
@@ -1147,8 +1164,8 @@ def _credits(
 
 
 def _credit_measure(
-    session: Session, cols: KpiColumns | None, vendor_id: int, metric: str,
-    services: Sequence[int], month: Period, now: dt.datetime, now_s: int,
+    session: Session, cols: KpiColumns | None, grid: _Grid | None, vendor_id: int, metric: str,
+    services: Sequence[int], month: Period, month_index: int, now: dt.datetime, now_s: int,
 ) -> tuple[float | None, str]:  # fmt: skip
     if metric == "availability":
         if cols is not None:
@@ -1159,11 +1176,10 @@ def _credit_measure(
             return None, "no services under the contract"
         return value, f"availability of {len(services)} service{'s' if len(services) != 1 else ''}"
     if metric == "sla_attainment":
-        if cols is not None:
-            ids = [vendor_id]
-            grid = _grid(cols, ids, [month])
-            n, missed = int(grid.sla_n[0, 0]), int(grid.sla_breached[0, 0])
-            achieved = n - missed
+        if grid is not None:
+            v = grid.vendor_index[vendor_id]
+            n = int(grid.sla_n[v, month_index])
+            achieved = n - int(grid.sla_breached[v, month_index])
         else:
             achieved, n = _monthly_attainment(session, vendor_id, month)
         if n == 0:

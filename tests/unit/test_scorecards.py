@@ -481,3 +481,20 @@ def test_a_new_database_scores_vendors_with_the_standard_template(db):
         cols = KpiColumns.load(s)
         card = sc.scorecard(cols, s, vendor, "2026-Q3", now=NOW)
         assert card.template == "Standard vendor scorecard"
+
+
+def test_a_new_period_is_scored_on_the_template_its_judged_scores_are_saved_on(world):
+    s, w = world
+    sc.set_judged_score(s, w["acme"], "2026-Q2", "Relationship", 4)
+    newer = ScorecardTemplate(name="Newer")
+    newer.criteria = [
+        ScorecardCriterion(position=1, name="Relationship", kind="judged", weight=100.0)
+    ]
+    s.add(newer)
+    s.flush()
+    # Q3 has no stored card: it is scored, and saved, on the vendor's latest template.
+    card = sc.scorecard(w["cols"], s, w["acme"], "2026-Q3", now=NOW)
+    assert card.template_id == w["template"]
+    saved = sc.set_judged_score(s, w["acme"], "2026-Q3", "Relationship", 3)
+    assert saved.rating == 3
+    assert sc.scorecard(w["cols"], s, w["acme"], "2026-Q3", now=NOW).template_id == w["template"]
