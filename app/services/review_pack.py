@@ -265,7 +265,7 @@ def write_review_pack(
     actions = sc.list_actions(session, vendor_id, p)
     from app.services.vendors import contract_warnings
 
-    warnings = [w for w in contract_warnings(session, now.date()) if w.vendor_id == vendor_id]
+    warnings = contract_warnings(session, now.date(), [vendor_id])
     progress.update(4, steps, "Writing the workbook")
     wb = Workbook()
     wb.remove(wb.active)
