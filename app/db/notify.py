@@ -94,6 +94,16 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             _mark(pending, obj.__table__.name, _key(obj))
 
 
+def mark_changed(session: Session, *tables: str) -> None:
+    """Announce ``tables`` at this session's commit, for rows written past the ORM (bulk
+    writes on the driver's connection, which the session's hooks cannot see)."""
+    if not _is_postgresql(session):
+        return
+    pending = _pending(session)
+    for table in tables:
+        _mark(pending, table)
+
+
 def _do_orm_execute(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return

@@ -19,14 +19,11 @@ Conversions are done per column and cached per distinct text, so a 150,000-row e
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import datetime as dt
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from itertools import compress, repeat
@@ -38,6 +35,7 @@ from dateutil import tz as dateutil_tz
 
 from app.models.enums import HoldReason, IncidentState
 from app.services.io import jsm, servicenow
+from app.services.io.excel import atomic_output
 from app.services.io.records import (
     ImportedEvent,
     ImportedIncident,
@@ -810,7 +808,7 @@ class DateReader:
                     out[raw] = None
                     continue
                 try:
-                    out[raw] = self(value)
+                    out[raw] = self._strptime(value)
                 except ValueError:
                     out[raw] = None
                     bad.append(raw)
@@ -853,38 +851,15 @@ class DateReader:
                 bad.append(raw)
         return out, bad
 
-    def __call__(self, value: str) -> dt.datetime:
+    def _strptime(self, value: str) -> dt.datetime:
+        """A value of a format without a fast path, by strptime (ValueError if it is not)."""
         try:
-            return self._read(value)
+            parsed = dt.datetime.strptime(value, self.fmt or "")
         except OverflowError:
             raise ValueError(value) from None
-
-    def _read(self, value: str) -> dt.datetime:
-        if self._day is None:
-            parsed = dt.datetime.strptime(value, self.fmt or "")
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=self.zone)
-            return parsed.astimezone(_UTC)
-        d, t = _split(value)
-        day = self._days.get(d)
-        if day is None:
-            day = self._days[d] = self._day(d)
-        if t:
-            tm = self._times.get(t)
-            if tm is None:
-                tm = self._times[t] = _time_of_day(t)
-            naive = day + tm[0]
-            if tm[1] is not None:
-                return (naive - tm[1]).replace(tzinfo=_UTC)
-        else:
-            naive = day
-        if self._is_utc:
-            return naive.replace(tzinfo=_UTC)
-        key = (d, naive.hour)
-        offset = self._offsets.get(key)
-        if offset is None:
-            offset = self._offsets[key] = self.zone.utcoffset(naive) or dt.timedelta(0)
-        return (naive - offset).replace(tzinfo=_UTC)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=self.zone)
+        return parsed.astimezone(_UTC)
 
 
 def local_zone() -> dt.tzinfo:
@@ -1154,15 +1129,6 @@ def read_plan(
     date_label = format_label(date_format)
     read_date = DateReader(None if date_format == ISO_8601 else date_format, zone)
 
-    def convert_date(raw: str) -> dt.datetime | None:
-        value = raw.strip()
-        if value in _NO_VALUE:
-            return None
-        try:
-            return read_date(value)
-        except ValueError:
-            raise _Bad(f"is not a date ({date_label})") from None
-
     # Convert column by column, once per distinct text.
     special = _converters(source)
     kinds = {s.name: s.kind for s in _FIELDS}
@@ -1172,16 +1138,6 @@ def read_plan(
         if field_name == "issue_type":
             continue
         kind = kinds[field_name]
-        if kind == "datetime":
-            fn: Callable[[str], Any] = convert_date
-        elif kind == "bool":
-            fn = _bool
-        elif kind == "count":
-            fn = _count
-        elif kind in special:
-            fn = special[kind]
-        else:
-            fn = _text
         col = columns[c]
         cache: dict[str, Any] = {}
         bad: dict[str, str] = {}
@@ -1189,6 +1145,7 @@ def read_plan(
             cache, not_dates = read_date.read_many(distinct_of(c))
             bad = dict.fromkeys(not_dates, f"is not a date ({date_label})")
         else:
+            fn = {"bool": _bool, "count": _count}.get(kind) or special.get(kind) or _text
             for raw in distinct_of(c):
                 try:
                     cache[raw] = fn(raw)
@@ -1444,16 +1401,10 @@ def save_mapping(
         "mapping": {str(k): (None if v is None else str(v)) for k, v in mapping.items()},
         "date_format": date_format,
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or None)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as temporary:
+        temporary.write_text(
+            json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
 
 def load_mapping(path: Path | str) -> MappingFile:

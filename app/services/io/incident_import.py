@@ -26,16 +26,15 @@ which tables changed, so other consoles reload them after the commit.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, false, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, notify
 from app.db.audit import audit_text
 from app.models import (
     AuditEntry,
@@ -63,6 +62,7 @@ from app.services.io.records import (
     ImportPlan,
     ImportSource,
 )
+from app.services.memory import collector_paused
 from app.services.numbering import lock_series
 from app.services.priority import matrix as priority_matrix
 from app.services.progress import Cancelled
@@ -262,18 +262,13 @@ def write_plan(
     session = database.session()
     if username:
         session.info["username"] = username
-    # Hundreds of thousands of small tuples and dicts, none of them in a cycle: the cyclic
-    # collector would only walk them again and again (a tenth of the time).
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        with session.begin():
+        # Hundreds of thousands of small tuples and dicts, none in a cycle: see memory.py.
+        with collector_paused(), session.begin():
             summary = _Writer(session, plan, now, steps).run()
             steps("Committing", 0, 0)
     finally:
         session.close()
-        if collecting:
-            gc.enable()
     invalidate_kpi_columns(database)
     summary.seconds = time.perf_counter() - began
     steps.report("Import finished", 1, 1)
@@ -933,13 +928,9 @@ class _Writer:
             conn.exec_driver_sql(sql, list(chunk))
 
     def _announce(self, *tables: Table) -> None:
-        """Tell the NOTIFY hook these tables changed: rows written on the driver's own
-        connection pass no session statement it could see. A statement that matches no row
-        goes through the session, which is how the hook hears of a table (PostgreSQL only)."""
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
-        for table in tables:
-            self.session.execute(update(table).where(false()).values(id=table.c.id))
+        """Tell other consoles these tables changed (rows written on the driver's own
+        connection pass no session statement the NOTIFY hook could see)."""
+        notify.mark_changed(self.session, *(table.name for table in tables))
 
     def _insert_incidents(self, new: list[_Item]) -> None:
         if not new:
