@@ -149,7 +149,6 @@ EDITABLE = frozenset(
         "is_major",
     }
 )
-_PRIORITY_FIELDS = ("impact", "urgency", "priority", "priority_overridden")
 _ASSIGNMENT_FIELDS = ("assignment_group_id", "assignee_id")
 
 

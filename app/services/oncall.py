@@ -720,8 +720,3 @@ class OnCallIndex:
                     last[role] = len(gaps)
                     gaps.append(Gap(role, lo, hi, reason))
         return gaps
-
-
-def load_index(session: Any, schedule_id: int) -> OnCallIndex:
-    """:meth:`OnCallIndex.load`, as a function."""
-    return OnCallIndex.load(session, schedule_id)

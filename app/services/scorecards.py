@@ -230,12 +230,6 @@ def period_of(day: dt.date, kind: Literal["month", "quarter"] = "quarter") -> Pe
     return Period(day.year, "month", day.month)
 
 
-def quarter_of(day: dt.date) -> tuple[str, dt.date, dt.date]:
-    """``("2026-Q3", first day, last day)`` of the quarter holding ``day``."""
-    p = period_of(day)
-    return p.label, p.start, p.end
-
-
 def previous_quarters(today: dt.date, count: int) -> list[tuple[str, dt.date, dt.date]]:
     """The ``count`` complete quarters before the one holding ``today``, oldest first."""
     current = period_of(today)
@@ -1513,49 +1507,6 @@ def set_rag_thresholds(
         template.green_min, template.amber_min = green, amber
         _flush(session, f"The template {template.name!r}")
     return template.version
-
-
-def create_template(
-    session: Session,
-    name: str,
-    criteria: Sequence[Mapping[str, Any]],
-    green_min: float = 85.0,
-    amber_min: float = 70.0,
-) -> int:
-    """A new template from criteria dicts (``name``, ``kind``, ``metric``, ``weight``,
-    optional ``target`` and ``floor``); the weights must sum to 100%."""
-    name = name.strip()
-    if not name:
-        raise ScorecardError("a template needs a name")
-    if session.scalar(select(ScorecardTemplate.id).where(ScorecardTemplate.name == name)):
-        raise ScorecardError(f"there is already a template called {name!r}")
-    if not criteria:
-        raise ScorecardError("a template needs at least one criterion")
-    for c in criteria:
-        if c.get("kind") not in ("measured", "judged"):
-            raise ScorecardError(f"{c.get('name')!r}: kind is measured or judged")
-        if c["kind"] == "measured" and c.get("metric") not in METRICS:
-            raise ScorecardError(
-                f"{c.get('name')!r}: metric is one of {', '.join(METRICS)}, not {c.get('metric')!r}"
-            )
-        if float(c.get("weight", -1)) < 0:
-            raise ScorecardError(f"{c.get('name')!r}: the weight must be 0 or more")
-    total = sum(float(c["weight"]) for c in criteria)
-    if not weights_ok([total]):
-        raise ScorecardError(f"The weights sum to {round(total, 2):g}%, not 100%.")
-    if not 0 <= amber_min < green_min <= 100:
-        raise ScorecardError("RAG thresholds need 0 <= amber < green <= 100")
-    template = ScorecardTemplate(name=name, green_min=green_min, amber_min=amber_min)
-    template.criteria = [
-        ScorecardCriterion(
-            position=i, name=str(c["name"]), kind=c["kind"], metric=c.get("metric"),
-            weight=float(c["weight"]), target=c.get("target"), floor=c.get("floor"),
-        )
-        for i, c in enumerate(criteria, 1)
-    ]  # fmt: skip
-    session.add(template)
-    _flush(session, f"The template {name!r}")
-    return template.id
 
 
 def _action_item(a: ReviewAction, label: str) -> ActionItem:

@@ -55,7 +55,7 @@ from app.views.theme import WARNING_TEXT
 from app.views.widgets import scaled_font
 
 SEARCH_DELAY_MS = 250
-#: The view switch: (mode, label); the calendar modes show only when the calendar exists.
+#: The view switch: (mode, label).
 MODES = (
     ("list", "List"),
     ("month", "Month"),
@@ -652,8 +652,8 @@ class ChangesPage(Page):
         """Show the list or a calendar mode (month, week, day, agenda)."""
         if mode not in dict(MODES):
             return
-        if mode in CALENDAR_MODES and not self._ensure_calendar():
-            mode = "list"
+        if mode in CALENDAR_MODES:
+            self._ensure_calendar()
         self.mode = mode
         self.mode_buttons[mode].setChecked(True)
         if mode == "list":
@@ -665,9 +665,10 @@ class ChangesPage(Page):
         self.calendar.set_mode(mode)
         self.load_calendar()
 
-    def _ensure_calendar(self) -> bool:
+    def _ensure_calendar(self) -> None:
+        """Make the calendar view the first time a calendar mode is shown."""
         if self.calendar is not None:
-            return True
+            return
         from app.views.cab_calendar import CalendarView
 
         calendar = CalendarView(clock=self.context.clock, zone=self.zone)
@@ -678,7 +679,6 @@ class ChangesPage(Page):
         calendar.change_moved.connect(self.move_change)
         self.calendar_layout.addWidget(calendar)
         self.calendar = calendar
-        return True
 
     def load_calendar(self) -> ops.OpHandle | None:
         """Read the calendar's period (with the filter) in the background."""

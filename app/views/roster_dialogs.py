@@ -459,11 +459,6 @@ class ChangeDialog(QDialog):
     def set_person(self, person_id: int) -> None:
         self.person.setCurrentIndex(self.person.findData(person_id))
 
-    def set_span(self, start: dt.datetime, end: dt.datetime) -> None:
-        for edit, value in ((self.start, start), (self.end, end)):
-            local = value.astimezone(self.zone)
-            edit.setDateTime(QDateTime(_qdate(local.date()), QTime(local.hour, local.minute)))
-
     def _changed(self) -> None:
         self.result_check = None
         self.status.setText("Checking the rules…")

@@ -759,7 +759,7 @@ class VendorsPage(Page):
 
     # Writes
 
-    def _write(self, label: str, op, done_text: str) -> ops.OpHandle:
+    def _write(self, op, done_text: str) -> ops.OpHandle:
         """Run ``op(session)`` in a transaction; afterwards read everything again."""
 
         def success(_result) -> None:
@@ -823,9 +823,7 @@ class VendorsPage(Page):
             return sc.set_judged_score(session, card.vendor_id, period, c.criterion_id, rating,
                                        comment, expected_version=expected)  # fmt: skip
 
-        return self._write(
-            f"Rating {c.name}", op, f"Saved {c.name} for {card.vendor} in {period}: {rating} of 5"
-        )
+        return self._write(op, f"Saved {c.name} for {card.vendor} in {period}: {rating} of 5")
 
     def edit_template(
         self,
@@ -854,7 +852,7 @@ class VendorsPage(Page):
             if (green, amber) != (card.green_min, card.amber_min):
                 sc.set_rag_thresholds(session, template_id, green, amber, expected_version=new)
 
-        return self._write("Saving the template", op, f"Saved the weights of {card.template}")
+        return self._write(op, f"Saved the weights of {card.template}")
 
     def edit_action(
         self, action: sc.ActionItem | None, values: dict | None = None
@@ -874,7 +872,7 @@ class VendorsPage(Page):
             def op(session):
                 return sc.add_action(session, card.vendor_id, card.period, **fields)
 
-            return self._write("Adding the action", op, "Action added")
+            return self._write(op, "Action added")
         changed = {
             k: v for k, v in values.items()
             if k in ("description", "owner", "due_on", "status") and v != getattr(action, k)
@@ -885,7 +883,7 @@ class VendorsPage(Page):
         def update(session):
             return sc.update_action(session, action.id, expected_version=action.version, **changed)
 
-        return self._write("Saving the action", update, "Action saved")
+        return self._write(update, "Action saved")
 
     # Exports
 

@@ -61,11 +61,8 @@ def test_rag_uses_the_thresholds():
 
 
 def test_quarters():
-    assert sc.quarter_of(dt.date(2026, 11, 24)) == (
-        "2026-Q4",
-        dt.date(2026, 10, 1),
-        dt.date(2026, 12, 31),
-    )
+    q = sc.period_of(dt.date(2026, 11, 24))
+    assert (q.label, q.start, q.end) == ("2026-Q4", dt.date(2026, 10, 1), dt.date(2026, 12, 31))
     assert [q[0] for q in sc.previous_quarters(dt.date(2026, 11, 24), 3)] == [
         "2026-Q1", "2026-Q2", "2026-Q3"]  # fmt: skip
 
