@@ -403,11 +403,9 @@ class MainWindow(QMainWindow):
     IMPORT_ACTIONS = ("edit_incident", "edit_service", "edit_vendor")
 
     def _role_known(self, roles) -> None:
-        from app.db.roles import can
         from app.views.permissions import allow
 
-        missing = next((a for a in self.IMPORT_ACTIONS if not can(roles, a)), None)
-        allow(roles, {missing or self.IMPORT_ACTIONS[0]: [self.import_action]})
+        allow(roles, {self.IMPORT_ACTIONS: [self.import_action]})
 
     def connect_shared_database(self) -> None:
         from app.views.connect_dialog import ConnectDialog

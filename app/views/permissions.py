@@ -275,19 +275,22 @@ def refused_reason(roles: str | Iterable[str] | None, action: str) -> str:
 
 def allow(
     roles: str | Iterable[str] | None,
-    targets: Mapping[str, Iterable[Target]],
+    targets: Mapping[str | tuple[str, ...], Iterable[Target]],
     *,
     hide: bool = False,
 ) -> None:
-    """Enable each target only if ``roles`` may do its action (``{action: [targets]}``).
+    """Enable each target only if ``roles`` may do its action (``{action: [targets]}``; a
+    tuple of actions when the target needs every one of them).
 
     A target the role may not use stays disabled (and hidden with ``hide``) even when its
     page enables it again; once allowed, it gets back the state its page last gave it.
     ``None`` roles (SQLite, or the owner) allow everything.
     """
-    for action, group in targets.items():
-        allowed = can(roles, action)
-        reason = "" if allowed else refused_reason(roles, action)
+    for actions, group in targets.items():
+        needed = (actions,) if isinstance(actions, str) else actions
+        missing = next((a for a in needed if not can(roles, a)), None)
+        allowed = missing is None
+        reason = "" if missing is None else refused_reason(roles, missing)
         for target in group:
             if target is None or not shiboken6.isValid(target):
                 continue
