@@ -72,17 +72,28 @@ class Page(QWidget):
         self._loaded = False
         self._activated = False
         self._live_timer: QTimer | None = None
+        self._live_changed: set[str] = set()
 
     def live_records_changed(self, table: str, ids: list) -> None:
         """Another console changed ``ids`` of ``table`` ("*": anything, after a reconnect):
         a page that has been shown and reads that table refreshes, once per burst."""
         if not self._activated or not (table == "*" or table in self.live_tables):
             return
+        self._live_changed.add(table)
         if self._live_timer is None:
             self._live_timer = QTimer(self)
             self._live_timer.setSingleShot(True)
-            self._live_timer.timeout.connect(self.refresh)
+            self._live_timer.timeout.connect(self._live_burst_over)
         self._live_timer.start(self.LIVE_DELAY_MS)
+
+    def _live_burst_over(self) -> None:
+        tables, self._live_changed = self._live_changed, set()
+        self.live_refresh(frozenset(tables))
+
+    def live_refresh(self, tables: frozenset[str]) -> None:
+        """Read again after other consoles changed ``tables`` ("*": anything); a page that
+        shows parts of them apart reads just those parts."""
+        self.refresh()
 
     def is_loaded(self) -> bool:
         """Whether the data has been shown at least once."""

@@ -1135,6 +1135,15 @@ class RosterPage(Page):
             success=lambda summary: self.status.setText(summary.line() + "."),
         ).with_progress("Exporting roster").run_in_background()
 
+    #: The escalation panel reads these apart from the schedule view.
+    ESCALATION_TABLES = frozenset({"escalation_policy", "escalation_level"})
+
+    def live_refresh(self, tables: frozenset[str]) -> None:
+        if "*" in tables or tables - self.ESCALATION_TABLES:
+            self.refresh()
+        if "*" in tables or tables & self.ESCALATION_TABLES:
+            self.load_escalation()
+
     # Escalation
 
     def load_escalation(self) -> None:

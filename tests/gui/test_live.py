@@ -173,6 +173,19 @@ def test_a_shown_page_refreshes_once_for_a_burst_of_changes_to_its_tables(qtbot,
     assert calls == [1]
 
 
+def test_an_escalation_change_reads_the_escalation_panel_only(qtbot, window):
+    roster = window.show_page("roster")
+    qtbot.waitUntil(roster.is_loaded, timeout=10_000)
+    calls = []
+    roster.refresh = lambda: calls.append("view")  # type: ignore[method-assign]
+    roster.load_escalation = lambda: calls.append("escalation")  # type: ignore[method-assign]
+    roster.live_records_changed("escalation_level", [1])
+    qtbot.waitUntil(lambda: calls == ["escalation"], timeout=3_000)
+    roster.live_records_changed("roster_shift", [1])
+    roster.live_records_changed("escalation_policy", [2])
+    qtbot.waitUntil(lambda: calls == ["escalation", "view", "escalation"], timeout=3_000)
+
+
 @pytest.mark.pg
 def test_a_save_cut_off_by_a_server_stop_keeps_the_edits_and_goes_through_after(
     qtbot, monkeypatch, message_boxes
