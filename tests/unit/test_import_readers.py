@@ -509,3 +509,17 @@ def test_a_table_already_read_gives_the_same_plan_as_its_file():
     from_file = importer.read_plan(path, tz=_dt.UTC)
     assert from_table.incidents == from_file.incidents
     assert from_table.path == path
+
+
+def test_servicedecks_own_state_names_are_understood_from_every_source():
+    from app.models.enums import HoldReason, IncidentState
+    from app.services.io import importer
+    from app.services.io.records import ImportSource
+
+    for source in (ImportSource.JSM, ImportSource.SERVICENOW_LIST):
+        convert = importer._converters(source)["state"]
+        assert convert("On Hold") == (IncidentState.ON_HOLD, None)
+        assert convert("Awaiting Vendor") == (IncidentState.ON_HOLD, HoldReason.AWAITING_VENDOR)
+        assert convert("Canceled") == (IncidentState.CANCELED, None)
+        hold = importer._converters(source)["hold_reason"]
+        assert hold("Awaiting Change") is HoldReason.AWAITING_CHANGE

@@ -208,7 +208,7 @@ def _check_shape(path: Path, headers: list[str], body: list[Any]) -> tuple[list[
     seen: dict[str, int] = {}
     # Jira writes one column per value of a multi-value field (Labels, Comment, ...) under
     # the same header: allowed there, and a mapping takes the first of them.
-    jira = "issue key" in {_norm(h) for h in headers}
+    jira = detect_source(headers) is ImportSource.JSM
     for i, h in enumerate(headers):
         if len(h) > 200:
             raise ImportFileError(
@@ -927,9 +927,19 @@ def _count(raw: str) -> int | None:
     return int(value)
 
 
+#: Servicedeck's own state and hold-reason names, understood from every source (a source's
+#: vocabulary adds its words and codes on top).
+_OWN_STATES: dict[str, tuple[IncidentState, HoldReason | None]] = {
+    **{_norm(s.value): (s, None) for s in IncidentState},
+    **{_norm(r.value): (IncidentState.ON_HOLD, r) for r in HoldReason},
+}
+_OWN_HOLD_REASONS: dict[str, HoldReason] = {_norm(r.value): r for r in HoldReason}
+
+
 def _make_state(
-    states: dict[str, tuple[IncidentState, HoldReason | None]],
+    source_states: dict[str, tuple[IncidentState, HoldReason | None]],
 ) -> Callable[[str], Any]:
+    states = {**_OWN_STATES, **source_states}
     accepted = ", ".join(dict.fromkeys(k.title() if not k.isdigit() else k for k in states))
 
     def convert(raw: str) -> tuple[IncidentState, HoldReason | None] | None:
@@ -944,14 +954,14 @@ def _make_state(
     return convert
 
 
-def _make_hold(reasons: dict[str, HoldReason], default: HoldReason | None) -> Callable:
+def _make_hold(source_reasons: dict[str, HoldReason], default: HoldReason | None) -> Callable:
+    reasons = {**_OWN_HOLD_REASONS, **source_reasons}
+
     def convert(raw: str) -> HoldReason | None:
         value = raw.strip()
         if value in _NO_VALUE:
             return None
-        found = reasons.get(_norm(value))
-        if found is None:
-            found = HoldReason(value) if value in HoldReason._value2member_map_ else default
+        found = reasons.get(_norm(value), default)
         if found is None:
             accepted = ", ".join(r.value for r in HoldReason)
             raise _Bad(f"is not an on-hold reason (accepted: {accepted})")

@@ -48,12 +48,12 @@ INCIDENT_TYPES = frozenset({"incident", "[system] incident"})
 _HOLD = IncidentState.ON_HOLD
 
 #: status (lower case) -> (state, hold reason implied by the status).
+#: Servicedeck's own names (New, In Progress, On Hold, Awaiting Vendor, ...) are understood
+#: too (app.services.io.importer).
 STATUSES: dict[str, tuple[IncidentState, HoldReason | None]] = {
     "open": (IncidentState.NEW, None),
     "waiting for support": (IncidentState.NEW, None),
     "to do": (IncidentState.NEW, None),
-    "new": (IncidentState.NEW, None),
-    "in progress": (IncidentState.IN_PROGRESS, None),
     "work in progress": (IncidentState.IN_PROGRESS, None),
     "escalated": (IncidentState.IN_PROGRESS, None),
     "reopened": (IncidentState.IN_PROGRESS, None),
@@ -61,10 +61,7 @@ STATUSES: dict[str, tuple[IncidentState, HoldReason | None]] = {
     "pending": (_HOLD, HoldReason.AWAITING_CALLER),
     "waiting for vendor": (_HOLD, HoldReason.AWAITING_VENDOR),
     "waiting for third party": (_HOLD, HoldReason.AWAITING_VENDOR),
-    "resolved": (IncidentState.RESOLVED, None),
     "done": (IncidentState.RESOLVED, None),
-    "closed": (IncidentState.CLOSED, None),
-    "canceled": (IncidentState.CANCELED, None),
     "cancelled": (IncidentState.CANCELED, None),
     "declined": (IncidentState.CANCELED, None),
     "won't do": (IncidentState.CANCELED, None),
@@ -74,14 +71,10 @@ STATUSES: dict[str, tuple[IncidentState, HoldReason | None]] = {
 HOLD_REASONS: dict[str, HoldReason] = {
     "more info required from customer": HoldReason.AWAITING_CALLER,
     "waiting for customer": HoldReason.AWAITING_CALLER,
-    "awaiting caller": HoldReason.AWAITING_CALLER,
     "waiting on vendor": HoldReason.AWAITING_VENDOR,
     "waiting for vendor": HoldReason.AWAITING_VENDOR,
-    "awaiting vendor": HoldReason.AWAITING_VENDOR,
     "pending on change request": HoldReason.AWAITING_CHANGE,
-    "awaiting change": HoldReason.AWAITING_CHANGE,
     "pending on problem": HoldReason.AWAITING_PROBLEM,
-    "awaiting problem": HoldReason.AWAITING_PROBLEM,
 }
 
 #: Jira priority names (and "P1".."P5", which the common reader handles) -> 1..5.

@@ -62,26 +62,18 @@ LIST_MARKERS = frozenset(
 _NEW, _WIP, _HOLD = IncidentState.NEW, IncidentState.IN_PROGRESS, IncidentState.ON_HOLD
 
 #: state text or code (lower case) -> (state, hold reason implied by the state).
+#: Servicedeck's own names (New, In Progress, On Hold, Awaiting Vendor, ...) are understood
+#: too (app.services.io.importer).
 STATES: dict[str, tuple[IncidentState, HoldReason | None]] = {
-    "new": (_NEW, None),
     "1": (_NEW, None),
     "active": (_WIP, None),
-    "in progress": (_WIP, None),
     "work in progress": (_WIP, None),
     "2": (_WIP, None),
-    "on hold": (_HOLD, None),
     "3": (_HOLD, None),
     "awaiting user info": (_HOLD, HoldReason.AWAITING_CALLER),
-    "awaiting caller": (_HOLD, HoldReason.AWAITING_CALLER),
     "awaiting evidence": (_HOLD, HoldReason.AWAITING_CALLER),
-    "awaiting vendor": (_HOLD, HoldReason.AWAITING_VENDOR),
-    "awaiting problem": (_HOLD, HoldReason.AWAITING_PROBLEM),
-    "awaiting change": (_HOLD, HoldReason.AWAITING_CHANGE),
-    "resolved": (IncidentState.RESOLVED, None),
     "6": (IncidentState.RESOLVED, None),
-    "closed": (IncidentState.CLOSED, None),
     "7": (IncidentState.CLOSED, None),
-    "canceled": (IncidentState.CANCELED, None),
     "cancelled": (IncidentState.CANCELED, None),
     "8": (IncidentState.CANCELED, None),
 }
@@ -89,15 +81,11 @@ STATES: dict[str, tuple[IncidentState, HoldReason | None]] = {
 #: ``hold_reason`` column values (ServiceNow's codes and labels).
 HOLD_REASONS: dict[str, HoldReason] = {
     "1": HoldReason.AWAITING_CALLER,
-    "awaiting caller": HoldReason.AWAITING_CALLER,
     "awaiting user info": HoldReason.AWAITING_CALLER,
     "awaiting evidence": HoldReason.AWAITING_CALLER,
     "3": HoldReason.AWAITING_PROBLEM,
-    "awaiting problem": HoldReason.AWAITING_PROBLEM,
     "4": HoldReason.AWAITING_VENDOR,
-    "awaiting vendor": HoldReason.AWAITING_VENDOR,
     "5": HoldReason.AWAITING_CHANGE,
-    "awaiting change": HoldReason.AWAITING_CHANGE,
 }
 
 #: Priority words without their number ("Critical" as well as "1 - Critical").
