@@ -10,7 +10,9 @@ merges. Nothing is overwritten without the user choosing it.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -171,3 +173,59 @@ def ask_conflict(
     dialog = ConflictDialog(message, title, what, rows, parent)
     dialog.exec()
     return dialog.resolution
+
+
+@dataclass(slots=True)
+class Settled:
+    """What :func:`settle` found: the fields both sides changed and the user's answer
+    (``None`` when nothing clashed and nobody was asked)."""
+
+    clashing: list[str]
+    answer: Resolution | None
+
+    def kept(self, mine: dict[str, Any]) -> dict[str, Any]:
+        """The edits of ``mine`` to save: those nobody else changed, and the clashing ones
+        the user chose to keep."""
+        answer = self.answer
+        return {
+            k: v
+            for k, v in mine.items()
+            if k not in self.clashing or (answer is not None and answer.keeps_mine(k))
+        }
+
+
+def settle(
+    parent: QWidget,
+    exc: BaseException,
+    what: str,
+    opened: dict[str, Any],
+    theirs: dict[str, Any],
+    mine: dict[str, Any],
+    labels: Mapping[str, str],
+    shown: Callable[[str, Any], str],
+    *,
+    ask_anyway: bool = False,
+) -> Settled:
+    """Someone saved first: find the fields both sides changed (since ``opened``) and ask
+    about them in the :class:`ConflictDialog`. Nothing clashing, nobody is asked, unless
+    ``ask_anyway`` (a save that met a second conflict), when every edit is shown."""
+    clashing = [key for key in mine if theirs.get(key) != opened.get(key)]
+    if not clashing and not ask_anyway:
+        return Settled([], None)
+    rows = [
+        ConflictRow(
+            key,
+            labels.get(key, key),
+            shown(key, opened.get(key)),
+            shown(key, theirs.get(key)),
+            shown(key, mine.get(key)),
+        )
+        for key in (clashing or list(mine))
+    ]
+    number = getattr(exc, "number", None)
+    title = (
+        f"{number} was changed by someone else"
+        if number
+        else (f"The {what} was changed by someone else")
+    )
+    return Settled(clashing, ask_conflict(parent, str(exc), title, what, rows))

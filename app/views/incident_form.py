@@ -820,19 +820,6 @@ class IncidentForm(QWidget, RecordForm):
 
         self._run("Loading", op, self._load_failed, commit=False)
 
-    def _load_failed(self, exc: BaseException) -> bool:
-        # A form that could not read its incident must not save a new one in its place.
-        self.unreadable = self.incident_id is not None and self.detail is None
-        self._reapply = {}
-        self._update_buttons()
-        return False
-
-    def _arrived(self, result: tuple[IncidentDetail | None, Lookups | None]) -> None:
-        detail, found = result
-        if found is not None:
-            self._fill_choices(found)
-        self.show_detail(detail)
-
     def _fill_choices(self, found: Lookups) -> None:
         self.lookups = found
         self._populating = True

@@ -34,8 +34,9 @@ class RecordForm:
       ``_close_after_save`` and ``_reapply`` (edits to put back after a reload);
     - the widgets ``status_label`` and ``error_label`` and the signals ``saved`` and
       ``close_requested``;
-    - ``_arrived(result)``, ``_update_buttons()``, ``values()``, ``is_dirty()``, ``save()``,
-      ``reload()``, ``_submit(changes, move, version, merged)`` and ``_shown(key, value)``;
+    - ``_fill_choices(lookups)``, ``show_detail(detail)``, ``_update_buttons()``,
+      ``values()``, ``is_dirty()``, ``save()``, ``reload()``,
+      ``_submit(changes, move, version, merged)`` and ``_shown(key, value)``;
     - the class attributes below.
     """
 
@@ -55,7 +56,9 @@ class RecordForm:
     error_label: QLabel
     saved: SignalInstance
     close_requested: SignalInstance
-    _arrived: Callable[[Any], None]
+    unreadable: bool
+    _fill_choices: Callable[[Any], None]
+    show_detail: Callable[[Any], None]
     _update_buttons: Callable[[], None]
     values: Callable[[], dict[str, Any]]
     is_dirty: Callable[[], bool]
@@ -65,6 +68,20 @@ class RecordForm:
     _shown: Callable[[str, Any], str]
 
     # Running ops
+
+    def _load_failed(self, _exc: BaseException) -> bool:
+        # A form that could not read its record must not save a new one in its place.
+        self.unreadable = getattr(self, self.id_attribute) is not None and self.detail is None
+        self._reapply = {}
+        self._update_buttons()
+        return False
+
+    def _arrived(self, result: tuple[Any, Any]) -> None:
+        """Show what a load or save read: ``(detail, lookups)``, lookups None if unchanged."""
+        detail, found = result
+        if found is not None:
+            self._fill_choices(found)
+        self.show_detail(detail)
 
     def _run(
         self,
@@ -172,35 +189,22 @@ class RecordForm:
         if move is not None:
             mine["state"] = move[0]
         base = {**self.base, "state": self.detail.state if self.detail else None}
-        clashing = [key for key in mine if theirs.get(key) != base.get(key)]
-        if not clashing and not merged:
+        found = conflict_dialog.settle(
+            self,  # type: ignore[arg-type]
+            exc, self.record_word, base, theirs, mine, self.conflict_labels, self._shown,
+            ask_anyway=merged,
+        )  # fmt: skip
+        if found.answer is None:
             # They changed other fields only: save ours on top of theirs without asking.
             self._submit(changes, move, their_version, merged=True)
             return True
-        rows = [
-            conflict_dialog.ConflictRow(
-                key,
-                self.conflict_labels.get(key, key),
-                self._shown(key, base.get(key)),
-                self._shown(key, theirs.get(key)),
-                self._shown(key, mine.get(key)),
-            )
-            for key in (clashing or list(mine))
-        ]
-        number = getattr(exc, "number", self.record_word)
-        answer = conflict_dialog.ask_conflict(
-            self,  # type: ignore[arg-type]
-            str(exc),
-            f"{number} was changed by someone else",
-            self.record_word,
-            rows,
-        )
-        if answer.choice == conflict_dialog.CANCEL:
+        if found.answer.choice == conflict_dialog.CANCEL:
             return True
-        keep = {k: v for k, v in changes.items() if k not in clashing or answer.keeps_mine(k)}
-        if move is not None and "state" in clashing and not answer.keeps_mine("state"):
+        clashing = found.clashing
+        keep = found.kept(changes)
+        if move is not None and "state" in clashing and not found.answer.keeps_mine("state"):
             move = None
-        if answer.choice == conflict_dialog.THEIRS or (not keep and move is None):
+        if found.answer.choice == conflict_dialog.THEIRS or (not keep and move is None):
             self._reapply = {k: v for k, v in changes.items() if k not in clashing}
             self.reload()
             return True

@@ -63,7 +63,7 @@ from app.services.vendors import (
     VendorDetail,
 )
 from app.views import conflict_dialog, ops
-from app.views.conflict_dialog import CANCEL, ConflictRow
+from app.views.conflict_dialog import CANCEL
 from app.views.theme import DANGER_TEXT, WARNING_TEXT, priority_colours
 from app.views.widgets import scaled_font
 
@@ -1470,28 +1470,12 @@ class VendorEditor(QWidget):
         resave: Callable[[dict[str, Any], int | None], ops.OpHandle | None],
     ) -> None:
         """Someone saved first: keep what only one side changed, ask about the rest."""
-        theirs = exc.theirs
-        clashing = [key for key in mine if theirs.get(key) != opened.get(key)]
-        if not clashing:
-            resave(mine, exc.their_version)
-            return
-        rows = [
-            ConflictRow(
-                key,
-                labels.get(key, key),
-                self._shown(key, opened.get(key)),
-                self._shown(key, theirs.get(key)),
-                self._shown(key, mine.get(key)),
-            )
-            for key in clashing
-        ]
-        answer = conflict_dialog.ask_conflict(
-            self, str(exc), f"The {what} was changed by someone else", what, rows
-        )
-        if answer.choice == CANCEL:
+        found = conflict_dialog.settle(self, exc, what, opened, exc.theirs, mine, labels,
+                                       self._shown)  # fmt: skip
+        if found.answer is not None and found.answer.choice == CANCEL:
             self.status.setText("Not saved")
             return
-        keep = {k: v for k, v in mine.items() if k not in clashing or answer.keeps_mine(k)}
+        keep = found.kept(mine)
         if keep:
             resave(keep, exc.their_version)
         else:
