@@ -599,7 +599,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         try:
             plan = read_plan(
                 args.file, source=source, mapping=mapping, date_format=date_format, tz=tz,
-                progress=lambda done, total: progress.update(done, total, f"Reading {args.file}"),
+                progress=progress,
             )  # fmt: skip
             if plan.source.value not in allowed:
                 other = "jsm" if plan.source is ImportSource.JSM else "servicenow"
@@ -609,7 +609,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 )
             summary = write_plan(
                 database, plan, username=database.identity.username,
-                progress=lambda label, done, total: progress.update(done, total, label),
+                progress=progress,
             )  # fmt: skip
         finally:
             database.dispose()

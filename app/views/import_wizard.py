@@ -548,8 +548,7 @@ class PreviewPage(QWizardPage):
                 mapping=mapping,
                 date_format=date_format,
                 tz=zone,
-                progress=lambda done, total: progress.update(done, total, "Checking rows"),
-                cancelled=lambda: progress.cancelled,
+                progress=progress,
             )
 
         handle = (
@@ -649,8 +648,7 @@ class RunPage(QWizardPage):
             return write_plan(
                 db,
                 plan,
-                progress=lambda label, done, total: progress.update(done, total, label),
-                cancelled=lambda: progress.cancelled,
+                progress=progress,
             )
 
         handle = (

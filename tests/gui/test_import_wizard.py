@@ -162,8 +162,8 @@ def test_cancel_while_checking_or_importing_writes_nothing(qtbot, db, monkeypatc
     from app.services.io import incident_import
     from app.services.progress import Cancelled
 
-    def until_cancelled(cancelled):
-        while not cancelled():
+    def until_cancelled(progress):
+        while not progress.cancelled:
             time.sleep(0.01)
         raise Cancelled()
 
@@ -171,7 +171,7 @@ def test_cancel_while_checking_or_importing_writes_nothing(qtbot, db, monkeypatc
     wizard = open_wizard(qtbot, db, DATA / "servicenow_list.csv")
     next_page(qtbot, wizard)
     qtbot.waitUntil(wizard.mapping_page.isComplete, timeout=10_000)
-    monkeypatch.setattr(imp, "read_plan", lambda *a, cancelled, **k: until_cancelled(cancelled))
+    monkeypatch.setattr(imp, "read_plan", lambda *a, progress, **k: until_cancelled(progress))
     wizard.next()
     preview = wizard.preview_page
     qtbot.waitUntil(preview.busy.isVisible, timeout=5_000)
@@ -186,7 +186,7 @@ def test_cancel_while_checking_or_importing_writes_nothing(qtbot, db, monkeypatc
     monkeypatch.setattr(
         incident_import,
         "write_plan",
-        lambda *a, cancelled, **k: until_cancelled(cancelled),
+        lambda *a, progress, **k: until_cancelled(progress),
     )
     next_page(qtbot, wizard)
     run = wizard.run_page

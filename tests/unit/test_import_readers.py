@@ -24,7 +24,7 @@ from app.services.io.importer import (
     save_mapping,
 )
 from app.services.io.records import ImportFileError, ImportSource
-from app.services.progress import Cancelled
+from app.services.progress import Cancelled, Progress
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "import"
 UTC = dt.UTC
@@ -445,10 +445,13 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_progress_and_cancel() -> None:
     seen: list[tuple[int, int]] = []
-    read_plan(DATA / "servicenow_eventlog.csv", tz=UTC, progress=lambda d, t: seen.append((d, t)))
+    progress = Progress(lambda d, t, _label: seen.append((d, t)))
+    read_plan(DATA / "servicenow_eventlog.csv", tz=UTC, progress=progress)
     assert seen[0] == (0, 13) and seen[-1] == (13, 13)
+    stopped = Progress()
+    stopped.cancel()
     with pytest.raises(Cancelled):
-        read_plan(DATA / "servicenow_eventlog.csv", cancelled=lambda: True)
+        read_plan(DATA / "servicenow_eventlog.csv", progress=stopped)
 
 
 def test_preview_rows_show_what_will_be_stored() -> None:

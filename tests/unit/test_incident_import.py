@@ -30,7 +30,7 @@ from app.services.io.records import (
     ImportPlan,
     ImportSource,
 )
-from app.services.progress import Cancelled
+from app.services.progress import Cancelled, Progress
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -278,13 +278,15 @@ def test_cancel_rolls_everything_back(db):
     plan = plan_of(*(resolved(f"INC00003{i:02d}") for i in range(5)))
     asked = {"n": 0}
 
-    def cancelled() -> bool:
+    def heard(_done: int, _total: int, _label: str) -> None:
         asked["n"] += 1
-        return asked["n"] > 6
+        if asked["n"] > 6:
+            progress.cancel()  # the user presses Cancel part-way
 
+    progress = Progress(heard)
     before = counts(db)
     with pytest.raises(Cancelled):
-        write_plan(db, plan, now=NOW, cancelled=cancelled)
+        write_plan(db, plan, now=NOW, progress=progress)
     assert counts(db) == before
 
 

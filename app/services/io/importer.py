@@ -44,7 +44,7 @@ from app.services.io.records import (
     ImportSource,
 )
 from app.services.memory import collector_paused
-from app.services.progress import Cancelled
+from app.services.progress import Cancelled, Progress, silent
 
 #: Marker for ISO 8601 dates in :class:`DateGuess` and mapping files (a plan says ``None``).
 ISO_8601 = "ISO 8601"
@@ -1028,8 +1028,7 @@ def read_plan(
     mapping: dict[str, str | None] | None = None,
     date_format: str | None = None,
     tz: dt.tzinfo | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
 ) -> ImportPlan:
     """Read and check a whole export; return what it says about each incident.
 
@@ -1055,23 +1054,24 @@ def read_plan(
     ``opened_at``. An event log without a short description gets
     ``"<category> / <subcategory>"`` (whichever are present), else the number.
 
-    ``progress(done, total)`` reports rows; ``cancelled()`` returning true raises
+    ``progress`` hears of the rows checked; cancelling it raises
     :class:`app.services.progress.Cancelled`.
     """
     table = path if isinstance(path, Table) else None
     path = table.path if table is not None else Path(path)
     name = path.name
 
+    report = progress or silent()
+    label = f"Checking {name}"
+
     def check_cancel() -> None:
-        if cancelled is not None and cancelled():
-            raise Cancelled()
+        report.check()
 
     check_cancel()
     if table is None:
-        table = _read_table(path, cancelled)
+        table = _read_table(path, lambda: report.cancelled)
     total = len(table.rows)
-    if progress is not None:
-        progress(0, total)
+    report.update(0, total, label)
     if source is None:
         source = detect_source(table.headers)
         if source is None:
@@ -1169,8 +1169,7 @@ def read_plan(
             errors.add(pos, order, _row_error(path, row_no[pos], header, raw.strip(), bad[raw]))
         conv[field_name] = list(map(cache.__getitem__, col))
         check_cancel()
-    if progress is not None:
-        progress(total // 3, total)
+    report.update(total // 3, total, label)
 
     none_col = [None] * n
     get = lambda f: conv.get(f, none_col)  # noqa: E731
@@ -1245,8 +1244,7 @@ def read_plan(
                     )
                     break
     errors.raise_first()
-    if progress is not None:
-        progress(total * 2 // 3, total)
+    report.update(total * 2 // 3, total, label)
 
     # The state of each row, with the hold reason only when on hold.
     default_hold = HoldReason.AWAITING_CALLER if source is ImportSource.JSM else None
@@ -1287,8 +1285,7 @@ def read_plan(
     for done, (number, g) in enumerate(groups.items()):
         if done % PROGRESS_EVERY == 0 and done:
             check_cancel()
-            if progress is not None:
-                progress(min(total, total * 2 // 3 + len(incidents)), total)
+            report.update(min(total, total * 2 // 3 + len(incidents)), total, label)
         history: list[ImportedEvent] = []
         if len(g) > 1:
             g = sorted(g, key=lambda p: updated[p] or _MIN_UTC)
@@ -1324,8 +1321,7 @@ def read_plan(
             )
         )
     check_cancel()
-    if progress is not None:
-        progress(total, total)
+    report.update(total, total, label)
     return ImportPlan(
         path=path,
         source=source,

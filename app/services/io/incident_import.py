@@ -19,7 +19,7 @@ fold the rows in; this console's, in memory and on disk, are forgotten after the
 
 Speed: names and numbers are read in IN-list chunks; the big tables (incidents, history,
 clocks, audit) go in on the session's connection with the driver's executemany on SQLite and
-COPY on PostgreSQL, in chunks between which ``cancelled`` is asked; the NOTIFY hook is told
+COPY on PostgreSQL, in chunks between which ``progress`` may cancel; the NOTIFY hook is told
 which tables changed, so other consoles reload them after the commit.
 """
 
@@ -65,7 +65,7 @@ from app.services.io.records import (
 from app.services.memory import collector_paused
 from app.services.numbering import lock_series
 from app.services.priority import matrix as priority_matrix
-from app.services.progress import Cancelled
+from app.services.progress import Progress, silent
 
 UTC = dt.UTC
 S = IncidentState
@@ -73,7 +73,7 @@ S = IncidentState
 IMPORTED_KINDS = ("created", "state", "assignment", "priority", "field")
 #: Values per IN (...) list, well under every driver's parameter limit.
 READ_CHUNK = 500
-#: Rows per executemany (and between two looks at ``cancelled``).
+#: Rows per executemany (and between two looks at whether to stop).
 WRITE_CHUNK = 5_000
 #: Names of the things an import may create, in the order the summary tells them.
 REFERENCE_KINDS = ("groups", "people", "services", "cis", "vendors", "categories")
@@ -156,7 +156,6 @@ _WIDTH = {
 _EVENT_FIELD = {"caused_by": "caused_by_change"}
 _OPEN = (S.NEW.value, S.IN_PROGRESS.value, S.ON_HOLD.value)
 
-Progress = Callable[[str, int, int], None]
 EventKey = tuple[dt.datetime, int | None, str, str | None, str | None, str | None, str | None]
 
 
@@ -249,16 +248,19 @@ def write_plan(
     now: dt.datetime | None = None,
     username: str | None = None,
     progress: Progress | None = None,
-    cancelled: Callable[[], bool] | None = None,
 ) -> ImportSummary:
     """Store ``plan`` in one transaction and return what was done.
 
-    On any error, or when ``cancelled()`` turns true (:class:`Cancelled` is raised), the
+    On any error, or when ``progress`` is cancelled (:class:`Cancelled` is raised), the
     transaction is rolled back and the database is as it was.
     """
     began = time.perf_counter()
     now = (now or utcnow()).astimezone(UTC).replace(microsecond=0)
-    steps = _Steps(progress, cancelled)
+    report = progress or silent()
+
+    def steps(label: str, done: int, total: int) -> None:
+        report.update(done, total, label)  # raises Cancelled when asked to stop
+
     session = database.session()
     if username:
         session.info["username"] = username
@@ -271,7 +273,8 @@ def write_plan(
         session.close()
     invalidate_kpi_columns(database)
     summary.seconds = time.perf_counter() - began
-    steps.report("Import finished", 1, 1)
+    if not report.cancelled:  # committed: a late cancel changes nothing any more
+        report.update(1, 1, "Import finished")
     return summary
 
 
@@ -292,23 +295,6 @@ def invalidate_kpi_columns(database: Database) -> None:
             path.unlink(missing_ok=True)
         except OSError:
             pass
-
-
-class _Steps:
-    """Progress and cancellation in one call: ``steps(label, done, total)``."""
-
-    def __init__(self, progress: Progress | None, cancelled: Callable[[], bool] | None) -> None:
-        self.progress = progress
-        self.cancelled = cancelled
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if self.cancelled is not None and self.cancelled():
-            raise Cancelled()
-        self.report(label, done, total)
-
-    def report(self, label: str, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress(label, done, total)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -393,7 +379,13 @@ class _Verdict:
 
 
 class _Writer:
-    def __init__(self, session: Session, plan: ImportPlan, now: dt.datetime, steps: _Steps):
+    def __init__(
+        self,
+        session: Session,
+        plan: ImportPlan,
+        now: dt.datetime,
+        steps: Callable[[str, int, int], None],
+    ):
         self.session = session
         self.plan = plan
         self.now = now
