@@ -112,7 +112,12 @@ _KIND_OF = {
     "caused_by": "changes",
 }
 #: Widths of the name columns; longer names are cut to fit.
-_NAME_WIDTH = {"groups": 100}
+#: How long a name of each kind may be: the width of its table's name column.
+_NAME_WIDTH = {
+    kind: model.__table__.c["name"].type.length
+    for kind, model in (("groups", Team), ("people", Person), ("services", Service),
+                        ("cis", ConfigurationItem), ("vendors", Vendor))
+} | {"categories": Incident.__table__.c["category"].type.length}  # fmt: skip
 #: Plain columns taken as they are from the ImportedIncident field of the same name.
 _PLAIN = (
     "short_description",
@@ -144,14 +149,12 @@ _DERIVED = (
 #: Every column an import compares and writes (``updated_at`` is written, not compared).
 CONTENT = (*_PLAIN, *_NAMED_BY, *_DERIVED)
 #: Widths of the short text columns; longer values are cut to fit.
+#: Text columns cut to the width the schema gives them.
 _WIDTH = {
-    "short_description": 200,
-    "contact_type": 20,
-    "category": 60,
-    "subcategory": 60,
-    "hold_reason": 30,
-    "resolution_code": 60,
-}
+    key: Incident.__table__.c[key].type.length
+    for key in ("short_description", "contact_type", "category", "subcategory", "hold_reason",
+                "resolution_code")
+}  # fmt: skip
 #: Event fields as the incident workflow names them (references lose their ``_id``).
 _EVENT_FIELD = {"caused_by": "caused_by_change"}
 _OPEN = (S.NEW.value, S.IN_PROGRESS.value, S.ON_HOLD.value)
@@ -484,7 +487,7 @@ class _Writer:
         def note(kind: str, name: str | None) -> None:
             key = _key(name)
             if key is not None and name is not None:
-                names[kind].setdefault(key, name.strip()[: _NAME_WIDTH.get(kind, 120)])
+                names[kind].setdefault(key, name.strip()[: _NAME_WIDTH[kind]])
 
         problems: set[str] = set()
         changes: set[str] = set()
@@ -602,7 +605,7 @@ class _Writer:
         cache = self.ref_cache.setdefault(kind, {})
         if name in cache:
             return cache[name]
-        key = _key(name.strip()[: _NAME_WIDTH.get(kind, 120)])
+        key = _key(name.strip()[: _NAME_WIDTH[kind]])
         cache[name] = found = None if key is None else self.ids[kind].get(key)
         return found
 
