@@ -927,10 +927,12 @@ def meeting_view(session: Session, meeting_id: int) -> MeetingView:
     for item, change, service, group_name, assignee_name, requester_name in rows:
         blockers: tuple[str, ...] = ()
         if change.state == _AWAITING:
+            # What approval would still lack, the approval itself aside (not read at all).
             blockers = tuple(
                 changes.MISSING_LABELS.get(m, m)
-                for m in changes.missing_fields(session, change.id, APPROVED_STATE)
-                if m != "approval"
+                for m in changes.missing_fields(
+                    session, change.id, APPROVED_STATE, with_records=False
+                )
             )
         items.append(
             AgendaItemView(

@@ -1004,11 +1004,14 @@ def _missing_label(change_type: str, key: str) -> str:
     return MISSING_LABELS.get(key, key)
 
 
-def missing_fields(session: Session, change_id: int, state: str) -> list[str]:
-    """What the change lacks to be in ``state`` (keys of :data:`MISSING_LABELS`)."""
+def missing_fields(
+    session: Session, change_id: int, state: str, *, with_records: bool = True
+) -> list[str]:
+    """What the change lacks to be in ``state`` (keys of :data:`MISSING_LABELS`);
+    ``with_records=False`` leaves out the board's approval and the review."""
     change = _get(session, change_id)
     values = {**_values(change), "close_code": change.close_code, "close_notes": change.close_notes}
-    return _missing(session, change, values, _state(state))
+    return _missing(session, change, values, _state(state), with_records=with_records)
 
 
 def next_steps(session: Session, change_id: int) -> list[NextStep]:
